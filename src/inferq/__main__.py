@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from inferq.cli import main
+
+main()

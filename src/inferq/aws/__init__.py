@@ -1,0 +1,1 @@
+"""AWS wire vocabulary: error shapes, generated API shapes, protocol (de)serialization."""

@@ -1,0 +1,1 @@
+"""Pure data and rules of the product: no I/O."""

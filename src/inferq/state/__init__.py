@@ -1,0 +1,1 @@
+"""Durable state (the catalog and the queue), chosen by URL: ``sqlite://`` or ``memory://``."""

@@ -1,0 +1,1 @@
+"""Object storage, chosen by URL: ``file://`` (embedded default) or ``memory://``."""
