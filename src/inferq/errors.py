@@ -23,7 +23,8 @@ class InferqError(Exception):
     """Something went wrong in inferq."""
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or (self.__doc__ or "").strip())
+        # a docstring default may span lines: fold it into one sentence
+        super().__init__(message or " ".join((self.__doc__ or "").split()))
 
     @property
     def message(self) -> str:

@@ -69,7 +69,7 @@ class Settings:
         env = os.environ if environ is None else environ
         auth = _from_prefixed(AuthSettings(), env, ENV_PREFIX)
         worker = _from_prefixed(WorkerSettings(), env, ENV_PREFIX + "WORKER_")
-        base = _from_prefixed(cls(auth=auth, worker=worker), env, ENV_PREFIX)
+        base: Settings = _from_prefixed(cls(auth=auth, worker=worker), env, ENV_PREFIX)
         clean = {k: v for k, v in overrides.items() if v is not None}
         return replace(base, **clean)
 

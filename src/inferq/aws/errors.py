@@ -169,6 +169,14 @@ class IncompleteSignature(AwsError):
     sender_fault = True
 
 
+class InvalidSignatureException(AwsError):
+    """The request signature we calculated does not match the signature you provided."""
+
+    code = "InvalidSignatureException"
+    status = 403
+    sender_fault = True
+
+
 # --- S3 (rest-xml) -------------------------------------------------------------------------
 
 
@@ -179,47 +187,99 @@ class S3Error(AwsError):
 
 
 def _s3(code: str, status: int, doc: str) -> type[S3Error]:
-    return type(code, (S3Error,), {"code": code, "status": status, "sender_fault": status < 500,
-                                   "__doc__": doc})
+    return type(
+        code,
+        (S3Error,),
+        {"code": code, "status": status, "sender_fault": status < 500, "__doc__": doc},
+    )
 
 
 NoSuchBucket = _s3("NoSuchBucket", 404, "The specified bucket does not exist")
 NoSuchKey = _s3("NoSuchKey", 404, "The specified key does not exist.")
-NoSuchUpload = _s3("NoSuchUpload", 404, "The specified multipart upload does not exist. The "
-                   "upload ID might be invalid, or the multipart upload might have been aborted "
-                   "or completed.")
-BucketAlreadyOwnedByYou = _s3("BucketAlreadyOwnedByYou", 409, "Your previous request to create "
-                              "the named bucket succeeded and you already own it.")
+NoSuchUpload = _s3(
+    "NoSuchUpload",
+    404,
+    "The specified multipart upload does not exist. The "
+    "upload ID might be invalid, or the multipart upload might have been aborted "
+    "or completed.",
+)
+BucketAlreadyOwnedByYou = _s3(
+    "BucketAlreadyOwnedByYou",
+    409,
+    "Your previous request to create the named bucket succeeded and you already own it.",
+)
 BucketNotEmpty = _s3("BucketNotEmpty", 409, "The bucket you tried to delete is not empty")
 InvalidBucketName = _s3("InvalidBucketName", 400, "The specified bucket is not valid.")
 KeyTooLongError = _s3("KeyTooLongError", 400, "Your key is too long")
 InvalidArgument = _s3("InvalidArgument", 400, "Invalid Argument")
 S3InvalidRequest = _s3("InvalidRequest", 400, "Invalid Request")
 InvalidRange = _s3("InvalidRange", 416, "The requested range is not satisfiable")
-InvalidPart = _s3("InvalidPart", 400, "One or more of the specified parts could not be found. "
-                  "The part might not have been uploaded, or the specified entity tag might not "
-                  "have matched the part's entity tag.")
-InvalidPartOrder = _s3("InvalidPartOrder", 400, "The list of parts was not in ascending order. "
-                       "The parts list must be specified in order by part number.")
-EntityTooSmall = _s3("EntityTooSmall", 400, "Your proposed upload is smaller than the minimum "
-                     "allowed object size.")
-BadDigest = _s3("BadDigest", 400, "The Content-MD5 or checksum value that you specified did not "
-                "match what the server received.")
+InvalidPart = _s3(
+    "InvalidPart",
+    400,
+    "One or more of the specified parts could not be found. "
+    "The part might not have been uploaded, or the specified entity tag might not "
+    "have matched the part's entity tag.",
+)
+InvalidPartOrder = _s3(
+    "InvalidPartOrder",
+    400,
+    "The list of parts was not in ascending order. "
+    "The parts list must be specified in order by part number.",
+)
+EntityTooSmall = _s3(
+    "EntityTooSmall", 400, "Your proposed upload is smaller than the minimum allowed object size."
+)
+BadDigest = _s3(
+    "BadDigest",
+    400,
+    "The Content-MD5 or checksum value that you specified did not match what the server received.",
+)
 InvalidDigest = _s3("InvalidDigest", 400, "The Content-MD5 you specified was invalid.")
-XAmzContentSHA256Mismatch = _s3("XAmzContentSHA256Mismatch", 400, "The provided "
-                                "'x-amz-content-sha256' header does not match what was computed.")
-IncompleteBody = _s3("IncompleteBody", 400, "You did not provide the number of bytes specified "
-                     "by the Content-Length HTTP header.")
-MalformedXML = _s3("MalformedXML", 400, "The XML you provided was not well-formed or did not "
-                   "validate against our published schema.")
-MethodNotAllowed = _s3("MethodNotAllowed", 405, "The specified method is not allowed against "
-                       "this resource.")
-S3NotImplemented = _s3("NotImplemented", 501, "A header you provided implies functionality that "
-                       "is not implemented.")
-PreconditionFailed = _s3("PreconditionFailed", 412, "At least one of the pre-conditions you "
-                         "specified did not hold")
-EntityTooLarge = _s3("EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed "
-                     "object size.")
+XAmzContentSHA256Mismatch = _s3(
+    "XAmzContentSHA256Mismatch",
+    400,
+    "The provided 'x-amz-content-sha256' header does not match what was computed.",
+)
+IncompleteBody = _s3(
+    "IncompleteBody",
+    400,
+    "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+)
+MalformedXML = _s3(
+    "MalformedXML",
+    400,
+    "The XML you provided was not well-formed or did not validate against our published schema.",
+)
+MethodNotAllowed = _s3(
+    "MethodNotAllowed", 405, "The specified method is not allowed against this resource."
+)
+S3NotImplemented = _s3(
+    "NotImplemented", 501, "A header you provided implies functionality that is not implemented."
+)
+PreconditionFailed = _s3(
+    "PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold"
+)
+EntityTooLarge = _s3(
+    "EntityTooLarge", 400, "Your proposed upload exceeds the maximum allowed object size."
+)
+AuthorizationHeaderMalformed = _s3(
+    "AuthorizationHeaderMalformed", 400, "The authorization header you provided is invalid."
+)
+AuthorizationQueryParametersError = _s3(
+    "AuthorizationQueryParametersError", 400, "The authorization query parameters are invalid."
+)
+MalformedTrailerError = _s3(
+    "MalformedTrailerError",
+    400,
+    "The request contained trailing data that was not well-formed or did not conform to our "
+    "published schema.",
+)
+
+MaxMessageLengthExceeded = _s3("MaxMessageLengthExceeded", 400, "Your request was too big.")
+InvalidURI = _s3("InvalidURI", 400, "Couldn't parse the specified URI.")
+#: a conditional GET found the client's copy current; rendered without a body
+NotModified = _s3("NotModified", 304, "Not Modified")
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -231,8 +291,11 @@ def render_json(
     error: AwsError, request_id: str, content_type: str = "application/json"
 ) -> tuple[int, Headers, bytes]:
     """Render for rest-json and json 1.1 clients alike (header and body both name the code)."""
-    body: dict[str, Any] = {"__type": error.code, "message": error.message,
-                            "Message": error.message}
+    body: dict[str, Any] = {
+        "__type": error.code,
+        "message": error.message,
+        "Message": error.message,
+    }
     body.update(error.fields)
     headers = [
         ("content-type", content_type),

@@ -70,8 +70,14 @@ class ObjectStore(Protocol):
     async def head_bucket(self, bucket: str) -> BucketInfo: ...
     async def delete_bucket(self, bucket: str) -> None: ...
 
-    async def put_object(self, bucket: str, key: str, body: Body, options: PutOptions) -> ObjectInfo:
-        """Write atomically: readers see the old object or the whole new one, never a part."""
+    async def put_object(
+        self, bucket: str, key: str, body: Body, options: PutOptions
+    ) -> ObjectInfo:
+        """Write atomically: readers see the old object or the whole new one, never a part.
+
+        ``options`` is read only once ``body`` is exhausted, so a body may add checksums that
+        arrive in a trailer to ``options.checksums`` (the S3 API does).
+        """
         ...
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo: ...
@@ -87,7 +93,12 @@ class ObjectStore(Protocol):
         ...
 
     async def list_objects(
-        self, bucket: str, *, prefix: str = "", delimiter: str = "", after: str = "",
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        after: str = "",
         max_keys: int = 1000,
     ) -> Listing: ...
 

@@ -1,0 +1,1 @@
+"""The HTTP API: one gateway routing to SageMaker Runtime, the control plane and S3."""

@@ -1,0 +1,1 @@
+"""Generated from botocore's models by ``scripts/gen_shapes.py``; never edit by hand."""

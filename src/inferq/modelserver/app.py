@@ -1,0 +1,116 @@
+"""The ASGI application: ``GET /ping`` and ``POST /invocations``, nothing else.
+
+Pure ASGI, no framework: the dispatcher makes thousands of loopback calls a second. User code
+runs on the worker pool, so ``/ping`` answers while an invocation is busy. Every response has a
+Content-Length (SageMaker rejects chunked responses).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from inferq.modelserver.executor import WorkerPool
+from inferq.modelserver.transformer import TEXT_PLAIN, Response, Transformer
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON_TYPE = "application/json"
+HEALTHY = Response(200, b'{"status": "Healthy"}', JSON_TYPE)
+LOADING = Response(503, b'{"status": "Loading"}', JSON_TYPE)
+NOT_READY = Response(503, b"The model is still loading", TEXT_PLAIN)
+NOT_FOUND = Response(404, b"Not Found", TEXT_PLAIN)
+NOT_ALLOWED = Response(405, b"Method Not Allowed", TEXT_PLAIN)
+TOO_LARGE = Response(
+    413, b"The request body is larger than SAGEMAKER_MAX_PAYLOAD_IN_MB", TEXT_PLAIN
+)
+CRASHED = Response(500, b"The model server failed to run the invocation", TEXT_PLAIN)
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending its whole body."""
+
+
+class ModelState:
+    """The loaded model, once ``model_fn`` has returned."""
+
+    def __init__(self) -> None:
+        self.transformer: Transformer | None = None
+
+
+async def send_response(send: Send, response: Response) -> None:
+    headers = [
+        (b"content-type", response.content_type.encode("latin-1", "replace")),
+        (b"content-length", b"%d" % len(response.body)),
+    ]
+    headers.extend(
+        (name.encode("latin-1", "replace"), value.encode("latin-1", "replace"))
+        for name, value in response.headers
+    )
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+async def read_body(receive: Receive, limit: int | None) -> bytes | None:
+    """The whole request body, or None when it exceeds ``limit`` bytes."""
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        return body if limit is None or len(body) <= limit else None
+    chunks, size = [body], len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if limit is not None and size > limit:
+            return None
+    return b"".join(chunks)
+
+
+class ModelServerApp:
+    def __init__(self, state: ModelState, pool: WorkerPool, max_body_bytes: int | None) -> None:
+        self._state = state
+        self._pool = pool
+        self._max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if path == "/invocations":
+            if method != "POST":
+                return await send_response(send, NOT_ALLOWED)
+            return await self._invocations(scope, receive, send)
+        if path == "/ping":
+            if method not in ("GET", "HEAD"):
+                return await send_response(send, NOT_ALLOWED)
+            return await send_response(
+                send, HEALTHY if self._state.transformer is not None else LOADING
+            )
+        await send_response(send, NOT_FOUND)
+
+    async def _invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
+        transformer = self._state.transformer
+        if transformer is None:
+            return await send_response(send, NOT_READY)
+        try:
+            body = await read_body(receive, self._max_body_bytes)
+        except ClientGone:
+            return
+        if body is None:
+            return await send_response(send, TOO_LARGE)
+        try:
+            response = await self._pool.run(transformer.invoke, body, scope["headers"])
+        except Exception:
+            logger.exception("event=invocation_crashed")
+            response = CRASHED
+        await send_response(send, response)

@@ -1,0 +1,1 @@
+"""How model instances are started or reached: every one speaks the SageMaker container contract."""

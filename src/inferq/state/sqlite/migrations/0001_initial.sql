@@ -1,0 +1,65 @@
+-- 0001: the queue and the catalog.
+
+-- The queue: one row per accepted invocation, kept after it finishes.
+CREATE TABLE invocations (
+    -- insertion order: breaks ties between invocations received in the same instant
+    seq INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL UNIQUE,
+    inference_id TEXT NOT NULL,
+    endpoint_name TEXT NOT NULL,
+    -- endpoint_name lower-cased: endpoint names compare case-insensitively
+    endpoint_key TEXT NOT NULL,
+    input_location TEXT,
+    body BLOB,
+    content_type TEXT,
+    accept TEXT,
+    custom_attributes TEXT,
+    output_location TEXT NOT NULL,
+    failure_location TEXT,
+    request_ttl_seconds INTEGER NOT NULL,
+    invocation_timeout_seconds INTEGER NOT NULL,
+    received_at REAL NOT NULL,
+    -- received_at + request_ttl_seconds, stored so that finding expired requests is an index seek
+    expires_at REAL NOT NULL,
+    priority INTEGER NOT NULL,
+    status TEXT NOT NULL
+        CHECK (status IN ('Queued', 'InProgress', 'Completed', 'Failed', 'Expired')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires_at REAL,
+    started_at REAL,
+    finished_at REAL,
+    failure_reason TEXT
+);
+
+-- Partial indexes hold only live rows, so finished history does not slow the queue down. The
+-- *_age indexes repeat status in their key, because SQLite reads a partial index's condition
+-- from the table unless the index holds the column: with it, stats counts from the index alone.
+-- claim: the next queued invocations of an endpoint
+CREATE INDEX invocations_claim_order
+    ON invocations (endpoint_key, priority DESC, received_at) WHERE status = 'Queued';
+-- stats: how many invocations of an endpoint are queued, and the oldest
+CREATE INDEX invocations_queued_age
+    ON invocations (endpoint_key, received_at, status) WHERE status = 'Queued';
+-- claim_expired: queued invocations whose request TTL has passed, on any endpoint
+CREATE INDEX invocations_queued_expiry
+    ON invocations (expires_at) WHERE status = 'Queued';
+-- requeue_expired_leases: running invocations whose lease ran out
+CREATE INDEX invocations_lease_expiry
+    ON invocations (lease_expires_at) WHERE status = 'InProgress';
+-- stats: running invocations of an endpoint, and the oldest of them
+CREATE INDEX invocations_running_age
+    ON invocations (endpoint_key, received_at, status) WHERE status = 'InProgress';
+
+-- The catalog: models, endpoint configs and endpoints, each a JSON document.
+CREATE TABLE resources (
+    kind TEXT NOT NULL,
+    -- name lower-cased: names are unique per kind whatever their case
+    name_lower TEXT NOT NULL,
+    -- as created
+    name TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    created REAL NOT NULL,
+    modified REAL NOT NULL,
+    PRIMARY KEY (kind, name_lower)
+);

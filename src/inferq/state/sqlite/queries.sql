@@ -1,0 +1,113 @@
+-- Named queries, one block per `-- name --` header; loaded once by sql.py.
+
+-- create_schema_migrations --
+-- Which migrations this database has had; created before the first migration runs.
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at REAL NOT NULL
+);
+
+-- applied_migrations --
+SELECT version FROM schema_migrations ORDER BY version;
+
+-- record_migration --
+INSERT INTO schema_migrations (version, name, applied_at) VALUES (:version, :name, :applied_at);
+
+-- enqueue --
+INSERT INTO invocations (
+    job_id, inference_id, endpoint_name, endpoint_key, input_location, body, content_type,
+    accept, custom_attributes, output_location, failure_location, request_ttl_seconds,
+    invocation_timeout_seconds, received_at, expires_at, priority, status
+) VALUES (
+    :job_id, :inference_id, :endpoint_name, :endpoint_key, :input_location, :body, :content_type,
+    :accept, :custom_attributes, :output_location, :failure_location, :request_ttl_seconds,
+    :invocation_timeout_seconds, :received_at, :expires_at, :priority, 'Queued'
+);
+
+-- claim --
+-- Lease the next queued invocations of one endpoint. RETURNING gives no order: sort afterwards.
+UPDATE invocations
+SET status = 'InProgress', lease_owner = :worker, lease_expires_at = :lease_expires_at,
+    attempts = attempts + 1, started_at = :now
+WHERE seq IN (
+    SELECT seq FROM invocations
+    WHERE endpoint_key = :endpoint_key AND status = 'Queued'
+    ORDER BY priority DESC, received_at, seq
+    LIMIT :limit
+)
+RETURNING *;
+
+-- claim_expired --
+-- Lease queued invocations whose request TTL has passed, on any endpoint.
+UPDATE invocations
+SET status = 'InProgress', lease_owner = :worker, lease_expires_at = :lease_expires_at,
+    attempts = attempts + 1, started_at = :now
+WHERE seq IN (
+    SELECT seq FROM invocations
+    WHERE expires_at <= :now AND status = 'Queued'
+    ORDER BY expires_at, seq
+    LIMIT :limit
+)
+RETURNING *;
+
+-- extend --
+UPDATE invocations SET lease_expires_at = :lease_expires_at
+WHERE job_id = :job_id AND lease_owner = :worker AND status = 'InProgress';
+
+-- finish --
+UPDATE invocations
+SET status = :status, failure_reason = :reason, finished_at = :now, lease_expires_at = NULL
+WHERE job_id = :job_id AND lease_owner = :worker AND status = 'InProgress';
+
+-- release --
+-- Back to the queue; attempts stay as they are, since they count claims.
+UPDATE invocations
+SET status = 'Queued', failure_reason = :reason,
+    lease_owner = NULL, lease_expires_at = NULL, started_at = NULL
+WHERE job_id = :job_id AND lease_owner = :worker AND status = 'InProgress';
+
+-- requeue_expired_leases --
+UPDATE invocations
+SET status = 'Queued', lease_owner = NULL, lease_expires_at = NULL, started_at = NULL
+WHERE lease_expires_at <= :now AND status = 'InProgress';
+
+-- get_invocation --
+SELECT * FROM invocations WHERE job_id = :job_id;
+
+-- queue_stats --
+-- Four index seeks or covering scans; min() of the two ages is taken by the caller, because
+-- SQLite's two-argument min() is NULL when either side is.
+SELECT
+    (SELECT count(*) FROM invocations
+        WHERE endpoint_key = :endpoint_key AND status = 'Queued') AS queued,
+    (SELECT count(*) FROM invocations
+        WHERE endpoint_key = :endpoint_key AND status = 'InProgress') AS running,
+    (SELECT min(received_at) FROM invocations
+        WHERE endpoint_key = :endpoint_key AND status = 'Queued') AS oldest_queued,
+    (SELECT min(received_at) FROM invocations
+        WHERE endpoint_key = :endpoint_key AND status = 'InProgress') AS oldest_running;
+
+-- create_resource --
+-- No row comes back when the name is taken (in any case).
+INSERT INTO resources (kind, name_lower, name, doc, created, modified)
+VALUES (:kind, :name_lower, :name, :doc, :now, :now)
+ON CONFLICT (kind, name_lower) DO NOTHING
+RETURNING kind, name, doc, created, modified;
+
+-- get_resource --
+SELECT kind, name, doc, created, modified FROM resources
+WHERE kind = :kind AND name_lower = :name_lower;
+
+-- list_resources --
+SELECT kind, name, doc, created, modified FROM resources
+WHERE kind = :kind
+ORDER BY created, rowid;
+
+-- update_resource --
+UPDATE resources SET doc = :doc, modified = :now
+WHERE kind = :kind AND name_lower = :name_lower
+RETURNING kind, name, doc, created, modified;
+
+-- delete_resource --
+DELETE FROM resources WHERE kind = :kind AND name_lower = :name_lower;

@@ -1,0 +1,277 @@
+"""File primitives of LocalObjectStore: spools, self-describing object files, streamed reads.
+
+An object (or part) file is its content followed by a JSON record and a fixed footer::
+
+    <content bytes> <record JSON> <record length: u64 big-endian> <magic: 8 bytes>
+
+Content and metadata therefore change together in one ``os.replace``: a reader opens either the
+old file or the new one, and an open descriptor keeps reading the version it opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import json
+import os
+import struct
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from inferq.errors import StorageError
+from inferq.storage import rules
+from inferq.storage.base import Body, ObjectInfo, PartInfo, PutOptions
+
+_MAGIC = b"iqobj\x00v1"
+_FOOTER = struct.Struct(">Q8s")
+_NO_COPY_OFFLOAD = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}
+
+Record = dict[str, Any]
+
+
+class Spool:
+    """A temporary file being filled, then sealed and renamed into place, or discarded.
+
+    Writes run in worker threads; the lock keeps ``discard`` from closing the descriptor under a
+    write still in flight when the request that fed it fails.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / f"{uuid.uuid4().hex}.spool"
+        self.size = 0
+        self._md5 = hashlib.md5()
+        self._lock = threading.Lock()
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+
+    @property
+    def etag(self) -> str:
+        return rules.quote_etag(self._md5.hexdigest())
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            self._md5.update(data)
+            _write_all(self._fd, data)
+            self.size += len(data)
+
+    def append_file(self, path: Path, size: int) -> None:
+        """Append the first ``size`` bytes of ``path``; the MD5 is not updated (multipart)."""
+        with self._lock, _opened(path) as source:
+            _copy_bytes(source, self._fd, size)
+            self.size += size
+
+    def seal(self, record: Record) -> None:
+        """Append the record and footer and make the file durable; it is then ready to rename."""
+        encoded = json.dumps(record, separators=(",", ":")).encode()
+        with self._lock:
+            _write_all(self._fd, encoded + _FOOTER.pack(len(encoded), _MAGIC))
+            os.fsync(self._fd)
+            self._close()
+
+    def discard(self) -> None:
+        with self._lock:
+            self._close()
+            self.path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+async def fill(spool: Spool, body: Body) -> None:
+    """Write a body into a spool in blocks of about 1 MiB, hashed and written in a thread while
+    the next block arrives."""
+    writing: asyncio.Task[None] | None = None
+    try:
+        async for block in _blocks(body):
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(asyncio.to_thread(spool.write, block))
+        if writing is not None:
+            await writing
+    except BaseException:
+        if writing is not None:
+            writing.cancel()  # the spool's lock keeps its discard from racing the thread
+        raise
+
+
+async def _blocks(body: Body) -> AsyncIterator[bytes]:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in body:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= rules.CHUNK_SIZE:
+            yield b"".join(chunks)
+            chunks, size = [], 0
+    if chunks:
+        yield b"".join(chunks)
+
+
+class FileBody:
+    """Streams bytes ``start..stop-1`` of an open object file, 1 MiB per read in a thread.
+
+    The descriptor is closed when the stream ends, on ``aclose`` and, as a last resort, when the
+    body is collected without having been read.
+    """
+
+    def __init__(self, fd: int, start: int, stop: int) -> None:
+        self._fd, self._position, self._stop = fd, start, stop
+
+    def __aiter__(self) -> FileBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._position >= self._stop or self._fd < 0:
+            self._close()
+            raise StopAsyncIteration
+        size = min(rules.CHUNK_SIZE, self._stop - self._position)
+        data = await asyncio.to_thread(os.pread, self._fd, size, self._position)
+        if not data:
+            self._close()
+            raise StorageError("object file is shorter than its record says")
+        self._position += len(data)
+        return data
+
+    async def aclose(self) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self._close()
+
+
+def read_record(fd: int) -> tuple[Record, int]:
+    """The record of an object or part file, and its content length."""
+    total = os.fstat(fd).st_size
+    if total < _FOOTER.size:
+        raise StorageError("not an object file: too short")
+    length, magic = _FOOTER.unpack(os.pread(fd, _FOOTER.size, total - _FOOTER.size))
+    content_size = total - _FOOTER.size - length
+    if magic != _MAGIC or content_size < 0:
+        raise StorageError("not an object file: bad footer")
+    record: Record = json.loads(os.pread(fd, length, content_size))
+    return record, content_size
+
+
+def read_record_at(path: Path) -> Record:
+    with _opened(path) as fd:
+        return read_record(fd)[0]
+
+
+def open_for_read(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_json(path: Path) -> Record:
+    with path.open(encoding="utf-8") as file:
+        record: Record = json.load(file)
+    return record
+
+
+def close(fd: int) -> None:
+    os.close(fd)
+
+
+async def aclose(body: Body) -> None:
+    """Release a body that may not have been read to its end."""
+    closer = getattr(body, "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+def write_json_durably(path: Path, value: Record) -> None:
+    with path.open("w", encoding="utf-8") as file:
+        json.dump(value, file)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+def object_record(info: ObjectInfo) -> Record:
+    record = asdict(info)
+    del record["bucket"]  # implied by the directory, so a bucket could be renamed
+    return {**record, "last_modified": info.last_modified.isoformat()}
+
+
+def object_from_record(bucket: str, record: Record) -> ObjectInfo:
+    return ObjectInfo(bucket=bucket, **{**record, "last_modified": _time(record)})
+
+
+def part_record(part: PartInfo) -> Record:
+    return {**asdict(part), "last_modified": part.last_modified.isoformat()}
+
+
+def part_from_record(record: Record) -> PartInfo:
+    return PartInfo(**{**record, "last_modified": _time(record)})
+
+
+def options_record(options: PutOptions) -> Record:
+    return asdict(options)
+
+
+def options_from_record(record: Record) -> PutOptions:
+    return PutOptions(**record)
+
+
+def _time(record: Record) -> datetime:
+    return rules.parse_time(record["last_modified"])
+
+
+# --- low level -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[int]:
+    fd = open_for_read(path)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _copy_bytes(source: int, target: int, size: int) -> None:
+    """Copy in the kernel where the filesystem allows, else through a 1 MiB buffer."""
+    remaining = size
+    try:
+        while remaining:
+            copied = os.copy_file_range(source, target, remaining)
+            if copied == 0:
+                break
+            remaining -= copied
+    except OSError as error:
+        if error.errno not in _NO_COPY_OFFLOAD:
+            raise
+    while remaining:
+        data = os.read(source, min(rules.CHUNK_SIZE, remaining))
+        if not data:
+            raise StorageError("part file is shorter than its record says")
+        _write_all(target, data)
+        remaining -= len(data)

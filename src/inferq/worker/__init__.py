@@ -1,0 +1,1 @@
+"""Long-running components: model instances, the dispatcher, the sweeper."""

@@ -1,0 +1,64 @@
+"""Synchronous ``InvokeEndpoint`` on real-time endpoints, served by the same instance pools."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import aiohttp
+
+from inferq import errors
+from inferq.worker.pool import InstancePool
+
+#: SageMaker gives a real-time container 60 seconds to answer
+REALTIME_TIMEOUT_SECONDS = 60.0
+FORWARDED_HEADERS = (
+    "Content-Type",
+    "Accept",
+    "X-Amzn-SageMaker-Custom-Attributes",
+    "X-Amzn-SageMaker-Inference-Id",
+    "X-Amzn-SageMaker-Target-Model",
+    "X-Amzn-SageMaker-Target-Variant",
+)
+
+
+class NoCapacity(errors.RunnerError):
+    """No model instance is available to serve this endpoint right now."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelAnswer:
+    status: int
+    body: bytes
+    content_type: str
+    variant: str
+    custom_attributes: str | None
+
+
+async def invoke(
+    pool: InstancePool, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]
+) -> ModelAnswer:
+    """Call the least busy instance; raise ``InvocationTimeout`` or ``NoCapacity``."""
+    slot = pool.acquire()
+    if slot is None:
+        raise NoCapacity
+    try:
+        url = slot.instance.url + "/invocations"
+        forwarded = {k: v for k, v in headers.items() if k in FORWARDED_HEADERS}
+        async with asyncio.timeout(REALTIME_TIMEOUT_SECONDS):
+            async with session.post(url, data=body, headers=forwarded) as response:
+                return ModelAnswer(
+                    status=response.status,
+                    body=await response.read(),
+                    content_type=response.headers.get("Content-Type", "application/json"),
+                    variant=slot.variant,
+                    custom_attributes=response.headers.get("X-Amzn-SageMaker-Custom-Attributes"),
+                )
+    except TimeoutError:
+        raise errors.InvocationTimeout(
+            "Your invocation timed out while waiting for a response from container primary."
+        ) from None
+    except aiohttp.ClientError as exc:
+        raise NoCapacity(f"The model instance could not be reached: {exc}") from exc
+    finally:
+        pool.release(slot)
