@@ -24,6 +24,7 @@ from inferq import demo
 from inferq.api.app import Gateway
 from inferq.api.asgi import ASGIApp
 from inferq.api.control import ControlApi
+from inferq.api.metrics import MetricsApi
 from inferq.api.runtime import RuntimeApi
 from inferq.api.s3 import S3Api
 from inferq.auth.credentials import load_or_create
@@ -37,6 +38,7 @@ from inferq.storage.base import ObjectStore
 from inferq.storage.registry import open_store
 from inferq.worker.artifacts import ArtifactFetcher
 from inferq.worker.execute import Executor
+from inferq.worker.inputs import InputReader
 from inferq.worker.instances import InstanceManager
 from inferq.worker.sweeper import Sweeper
 
@@ -76,7 +78,11 @@ async def running(settings: Settings) -> AsyncIterator[Running]:
         session = _session()
         stack.push_async_callback(session.close)
         me = worker_id()
-        executor = Executor(state.queue, store, session, worker_id=me, settings=settings.worker)
+        inputs = InputReader(store, session)
+        stack.push_async_callback(inputs.close)
+        executor = Executor(
+            state.queue, store, session, inputs=inputs, worker_id=me, settings=settings.worker
+        )
         instances = InstanceManager(
             queue=state.queue,
             executor=executor,
@@ -99,6 +105,7 @@ async def running(settings: Settings) -> AsyncIterator[Running]:
             ),
             control_api=ControlApi(endpoints),
             s3_api=S3Api(store),
+            metrics_api=MetricsApi(state.queue, state.catalog, instances.instance_total),
         )
         credentials, key, secret, created = load_or_create(
             settings.data_dir, settings.auth.access_key_id, settings.auth.secret_access_key

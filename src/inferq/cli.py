@@ -7,13 +7,18 @@ import asyncio
 import contextlib
 import logging
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 import click
 
-from inferq import __version__, bootstrap
-from inferq.modelserver import server as model_server_main
+from inferq import __version__
+from inferq.client import completion as client_completion
+from inferq.client import deploy as client_deploy
+from inferq.client import endpoints as client_endpoints
+from inferq.client import invoke as client_invoke
+from inferq.client import wait as client_wait
 from inferq.settings import Settings
 
 
@@ -65,7 +70,24 @@ def serve(log_level: str, **options: Any) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(message)s")
     settings = Settings.from_env(None, **options)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(bootstrap.serve(settings))
+        _run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    # imported here: the server's modules cost client commands half a second of start-up
+    from inferq import bootstrap
+
+    await bootstrap.serve(settings)
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop when available (it roughly halves the event loop's cost per request)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 @main.command(
@@ -79,4 +101,13 @@ def model_server(ctx: click.Context) -> None:
 
     Run `inferq model-server --help` for its options.
     """
+    from inferq.modelserver import server as model_server_main
+
     sys.exit(model_server_main.main(list(ctx.args)))
+
+
+main.add_command(client_invoke.invoke_endpoint_async)
+main.add_command(client_wait.wait)
+main.add_command(client_deploy.deploy)
+main.add_command(client_endpoints.endpoints)
+main.add_command(client_completion.completion)

@@ -204,3 +204,16 @@ def test_the_aws_cli_invokes_and_reads_the_result(server: InferqServer) -> None:
 
     assert json.loads(read.stdout)["echo"] == {"text": "hello"}
     assert set(result) == {"InferenceId", "OutputLocation", "FailureLocation"}
+
+
+def test_metrics_show_the_backlog_per_endpoint(server: InferqServer) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+        content_type = answer.headers["Content-Type"]
+
+    assert content_type.startswith("text/plain; version=0.0.4")
+    assert f'inferq_instances{{endpoint="{ENDPOINT}"}} 1' in text
+    assert f'inferq_has_backlog_without_capacity{{endpoint="{ENDPOINT}"}} 0' in text
+    assert "# TYPE inferq_approximate_backlog_size gauge" in text

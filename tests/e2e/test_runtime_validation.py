@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -121,7 +122,9 @@ def test_async_invocation_of_a_realtime_endpoint(server: InferqServer, runtime: 
         CustomAttributes="a=1",
     )
     assert answer["ContentType"] == "application/json"
-    assert b'"now"' in answer["Body"].read()
+    body = json.loads(answer["Body"].read())
+    assert body["echo"] == {"text": "now"}
+    assert body["custom_attributes"] == "a=1"
     assert answer["InvokedProductionVariant"] == "AllTraffic"
 
 

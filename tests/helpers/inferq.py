@@ -11,7 +11,7 @@ import sys
 import tarfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +54,10 @@ class InferqServer:
             INFERQ_SECRET_ACCESS_KEY=SECRET_KEY,
             INFERQ_WORKER_LEASE_SECONDS="6",
             INFERQ_WORKER_POLL_SECONDS="0.2",
+            # inputs from S3 outside inferq see only the AWS configuration a test gives
+            AWS_CONFIG_FILE="/dev/null",
+            AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+            AWS_EC2_METADATA_DISABLED="true",
         )
         env.update(self.extra_env)
         return env
@@ -142,41 +146,39 @@ def inferq_server(data_dir: Path, *args: str, **env: str) -> Iterator[InferqServ
         server.stop()
 
 
-def model_tarball(files: dict[str, str]) -> bytes:
+def model_tarball(files: Mapping[str, str | bytes]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
 
-def deploy_async_endpoint(
+def create_async_config(
     server: InferqServer,
     name: str,
-    inference_py: str,
+    inference_py: str | None,
     *,
     concurrency: int = 2,
     instances: int = 1,
     environment: dict[str, str] | None = None,
     failure_path: bool = True,
-    wait: bool = True,
+    image: str = PYTORCH_IMAGE,
+    files: dict[str, str | bytes] | None = None,
 ) -> None:
-    """The way a team deploys with boto3: artifact to S3, Model, EndpointConfig, Endpoint."""
+    """Artifact to S3, Model, EndpointConfig, all named ``name``. The archive holds
+    ``code/inference.py`` (unless None) and ``files``."""
     s3, sm = server.client("s3"), server.client("sagemaker")
     if name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=name)
+    archive = {"code/inference.py": inference_py} if inference_py is not None else {}
     s3.put_object(
-        Bucket=name,
-        Key="model/model.tar.gz",
-        Body=model_tarball({"code/inference.py": inference_py}),
+        Bucket=name, Key="model/model.tar.gz", Body=model_tarball({**archive, **(files or {})})
     )
-    container: dict[str, Any] = {
-        "Image": PYTORCH_IMAGE,
-        "ModelDataUrl": f"s3://{name}/model/model.tar.gz",
-    }
+    container: dict[str, Any] = {"Image": image, "ModelDataUrl": f"s3://{name}/model/model.tar.gz"}
     if environment:
         container["Environment"] = environment
     sm.create_model(
@@ -202,11 +204,25 @@ def deploy_async_endpoint(
             "ClientConfig": {"MaxConcurrentInvocationsPerInstance": concurrency},
         },
     )
+
+
+def deploy_async_endpoint(
+    server: InferqServer, name: str, inference_py: str | None, *, wait: bool = True, **config: Any
+) -> None:
+    """The way a team deploys with boto3: artifact to S3, Model, EndpointConfig, Endpoint
+    (``config``: what ``create_async_config`` takes)."""
+    create_async_config(server, name, inference_py, **config)
+    sm = server.client("sagemaker")
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     if wait:
-        sm.get_waiter("endpoint_in_service").wait(
-            EndpointName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300}
-        )
+        wait_in_service(server, name)
+
+
+def wait_in_service(server: InferqServer, name: str) -> None:
+    """boto3's ``endpoint_in_service`` waiter, polling every 0.2 s."""
+    server.client("sagemaker").get_waiter("endpoint_in_service").wait(
+        EndpointName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300}
+    )
 
 
 def wait_for_object(server: InferqServer, uri: str, timeout: float = 30) -> dict[str, Any]:

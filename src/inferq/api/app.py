@@ -1,6 +1,7 @@
 """The gateway: one port, three AWS APIs, told apart as LocalStack's edge port does.
 
 1. ``X-Amz-Target: SageMaker.*``                       -> control plane (json 1.1)
+0. ``GET /metrics`` (unsigned)                         -> Prometheus text
 2. ``POST /endpoints/{name}/(async-)invocations`` signed for the ``sagemaker`` service
                                                        -> SageMaker Runtime (rest-json)
 3. everything else                                     -> S3 (path-style)
@@ -17,11 +18,17 @@ PUBLIC_PATHS = ("/ping", "/healthz")
 
 class Gateway:
     def __init__(
-        self, *, runtime_api: asgi.ASGIApp, control_api: asgi.ASGIApp, s3_api: asgi.ASGIApp
+        self,
+        *,
+        runtime_api: asgi.ASGIApp,
+        control_api: asgi.ASGIApp,
+        s3_api: asgi.ASGIApp,
+        metrics_api: asgi.ASGIApp,
     ) -> None:
         self._runtime = runtime_api
         self._control = control_api
         self._s3 = s3_api
+        self._metrics = metrics_api
 
     async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
         if scope["type"] != "http":
@@ -30,6 +37,9 @@ class Gateway:
             await asgi.respond(
                 send, 200, [("content-type", "application/json")], b'{"status": "healthy"}'
             )
+            return
+        if scope["path"] == "/metrics" and scope["method"] == "GET":
+            await self._metrics(scope, receive, send)
             return
         await self._pick(scope)(scope, receive, send)
 

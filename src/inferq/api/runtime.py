@@ -121,7 +121,7 @@ class RuntimeApi:
             raise _too_large("body", REALTIME_BODY_LIMIT) from None
         validate.validate_input("runtime", "InvokeEndpoint", params, aws_errors.ValidationError)
         pool = await self._realtime_pool(name)
-        answer = await realtime.invoke(pool, self._session, params["Body"], _titled(raw_headers))
+        answer = await realtime.invoke(pool, self._session, params["Body"], raw_headers)
         if not 200 <= answer.status < 300:
             raise _model_error(answer, name)
         headers = [
@@ -209,11 +209,6 @@ def _too_large(member: str, limit: int) -> aws_errors.ValidationError:
         f"1 validation error detected: Value at '{member}' failed to satisfy constraint: "
         f"Member must have length less than or equal to {limit}"
     )
-
-
-def _titled(headers: dict[str, str]) -> dict[str, str]:
-    titled = {name: value for name, value in headers.items()}
-    return {"-".join(part.capitalize() for part in k.split("-")): v for k, v in titled.items()}
 
 
 def _model_error(answer: realtime.ModelAnswer, name: str) -> aws_errors.ModelError:

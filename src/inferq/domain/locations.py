@@ -31,8 +31,8 @@ class S3Location:
 
 def join(base: str, *parts: str | None) -> str:
     """Join an S3 path and names with exactly one ``/`` between them."""
-    pieces = [base.rstrip("/")] + [p.strip("/") for p in parts if p]
-    return "/".join(pieces)
+    stripped = (part.strip("/") for part in parts if part)
+    return "/".join([base.rstrip("/"), *(part for part in stripped if part)])
 
 
 def output_location(

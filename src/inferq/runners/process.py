@@ -18,6 +18,9 @@ from inferq.runners import health
 
 STOP_GRACE_SECONDS = 10.0
 LOG_TAIL_BYTES = 4000
+#: a start failure becomes the endpoint's FailureReason, which botocore's model caps at this
+REASON_LIMIT = 1024
+NOT_STARTED = "The model server did not start: "
 PR_SET_PDEATHSIG = 1
 
 
@@ -88,7 +91,7 @@ class ModelServerProcess:
         )
         if reason is not None:
             await self.stop()
-            raise errors.ModelLoadError(f"The model server did not start: {reason}")
+            raise errors.ModelLoadError(NOT_STARTED + reason)
 
     def _command(self) -> list[str]:
         return [
@@ -114,7 +117,8 @@ class ModelServerProcess:
         if self._process is None or self._process.returncode is None:
             return None
         status = self._process.returncode
-        return f"it exited with status {status}. Its log ends with:\n{self.log_tail()}"
+        lead = f"it exited with status {status}. The end of its log ({self._log_path}):\n"
+        return lead + last_lines(self.log_tail(), REASON_LIMIT - len(NOT_STARTED) - len(lead))
 
     def log_tail(self) -> str:
         try:
@@ -137,3 +141,15 @@ class ModelServerProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
+
+
+def last_lines(text: str, limit: int) -> str:
+    """The last whole lines of ``text`` that fit in ``limit`` characters (the model server ends
+    its log with why it stopped), or the end of the last line if that alone is longer."""
+    if len(text) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    end = text[-limit:]
+    newline = end.find("\n")
+    return end[newline + 1 :] if 0 <= newline < len(end) - 1 else end

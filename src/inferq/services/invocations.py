@@ -136,7 +136,8 @@ class InvocationService:
             raise EndpointNotFound(
                 f"Endpoint {name} of account {self._account_id} not found."
             ) from None
-        self._cache[name.lower()] = (now, status, spec)
+        if status in ACCEPTING:  # a refusal is not cached: the endpoint may be ready next time
+            self._cache[name.lower()] = (now, status, spec)
         return status, spec
 
     def _new_invocation(self, request: AsyncRequest, spec: EndpointSpec) -> NewInvocation:

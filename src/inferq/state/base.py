@@ -56,8 +56,9 @@ class JobQueue(Protocol):
     async def claim_expired(
         self, worker: str, limit: int, lease_seconds: float, now: float
     ) -> list[Invocation]:
-        """Lease QUEUED invocations whose request TTL has passed (any endpoint), so that policy
-        can fail them without calling a model."""
+        """Lease never-claimed QUEUED invocations whose request TTL has passed (any endpoint),
+        so that policy can fail them without calling a model. A request requeued after a run
+        (its instance died) is not expired: the TTL bounds the wait for a first run."""
         ...
 
     async def get(self, job_id: str) -> Invocation | None: ...

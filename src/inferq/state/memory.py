@@ -57,7 +57,7 @@ class MemoryJobQueue:
     async def claim_expired(
         self, worker: str, limit: int, lease_seconds: float, now: float
     ) -> list[Invocation]:
-        ready = self._queued(lambda job: job.expires_at <= now)
+        ready = self._queued(lambda job: job.expires_at <= now and job.attempts == 0)
         ready.sort(key=lambda job: job.expires_at)
         return [self._lease(job, worker, lease_seconds, now) for job in ready[: max(limit, 0)]]
 

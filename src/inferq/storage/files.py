@@ -102,6 +102,25 @@ async def fill(spool: Spool, body: Body) -> None:
         raise
 
 
+async def read_head(body: Body, limit: int) -> tuple[bytes, bool]:
+    """Up to about ``limit`` bytes from the start of ``body``, and whether that was all of it."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in body:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            return b"".join(chunks), False
+    return b"".join(chunks), True
+
+
+async def prepend(head: bytes, rest: Body) -> AsyncIterator[bytes]:
+    if head:
+        yield head
+    async for chunk in rest:
+        yield chunk
+
+
 async def _blocks(body: Body) -> AsyncIterator[bytes]:
     chunks: list[bytes] = []
     size = 0
@@ -210,9 +229,17 @@ def write_json_durably(path: Path, value: Record) -> None:
 
 
 def object_record(info: ObjectInfo) -> Record:
-    record = asdict(info)
-    del record["bucket"]  # implied by the directory, so a bucket could be renamed
-    return {**record, "last_modified": info.last_modified.isoformat()}
+    # written field by field: dataclasses.asdict deep-copies, which showed in profiles of puts
+    return {  # no bucket: implied by the directory, so a bucket could be renamed
+        "key": info.key,
+        "size": info.size,
+        "etag": info.etag,
+        "last_modified": info.last_modified.isoformat(),
+        "content_type": info.content_type,
+        "metadata": info.metadata,
+        "checksums": info.checksums,
+        "headers": info.headers,
+    }
 
 
 def object_from_record(bucket: str, record: Record) -> ObjectInfo:

@@ -6,6 +6,7 @@ complete is decided here once, so the memory and file backends cannot disagree.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -36,15 +37,21 @@ def parse_time(text: str) -> datetime:
 
 def validate_bucket_name(bucket: str) -> None:
     """S3's general-purpose bucket naming rules."""
-    if (
+    if not _valid_bucket_name(bucket):
+        raise errors.InvalidBucketName(BucketName=bucket)
+
+
+@functools.lru_cache(maxsize=4096)
+def _valid_bucket_name(bucket: str) -> bool:
+    """Cached: every object operation checks its bucket's name again."""
+    return not (
         not _BUCKET_NAME.fullmatch(bucket)
         or ".." in bucket
         or ".-" in bucket
         or "-." in bucket
         or bucket.startswith("xn--")
         or _is_ip_address(bucket)
-    ):
-        raise errors.InvalidBucketName(BucketName=bucket)
+    )
 
 
 def _is_ip_address(name: str) -> bool:

@@ -63,18 +63,26 @@ class EndpointDispatcher:
 
     async def _claim_loop(self) -> None:
         while True:
-            free = self._pool.free()
-            if free <= 0:
-                await self._pool.wait_changed(self._settings.poll_seconds)
-                continue
-            jobs = await self._queue.claim(
-                self.endpoint, self._worker_id, free, self._settings.lease_seconds, self._clock()
-            )
-            if not jobs:
-                await self._queue.wait(self._settings.poll_seconds)
-                continue
-            for job in jobs:
-                self._launch(job)
+            try:
+                await self._claim_once()
+            except Exception:  # a backend hiccup must not end dispatching for good
+                log.exception("claim_failed", extra={"endpoint": self.endpoint})
+                await asyncio.sleep(self._settings.poll_seconds)
+
+    async def _claim_once(self) -> None:
+        free = self._pool.free()
+        if free <= 0:
+            await self._pool.wait_changed(self._settings.poll_seconds)
+            return
+        now, lease = self._clock(), self._settings.lease_seconds
+        jobs = await self._queue.claim(self.endpoint, self._worker_id, free, lease, now)
+        if not jobs:
+            await self._queue.wait(self._settings.poll_seconds)
+            return
+        for job in jobs:
+            # the database's expiry counts from the same ``now``, never later
+            self._executor.leases.granted(job.job_id, now + lease)
+            self._launch(job)
 
     def _launch(self, job: Invocation) -> None:
         slot = self._pool.acquire()
@@ -97,6 +105,7 @@ class EndpointDispatcher:
             self._running.pop(job.job_id, None)
 
     async def _give_back(self, job: Invocation) -> None:
+        self._executor.leases.dropped(job.job_id)
         with contextlib.suppress(Exception):
             await self._queue.release(
                 job.job_id, self._worker_id, "dispatcher stopped", self._clock()
@@ -106,10 +115,20 @@ class EndpointDispatcher:
         interval = self._settings.lease_seconds / 3
         while True:
             await asyncio.sleep(interval)
-            for job_id, task in list(self._running.items()):
-                held = await self._queue.extend(
-                    job_id, self._worker_id, self._settings.lease_seconds, self._clock()
-                )
-                if not held:
-                    log.warning("lease_lost", extra={"job_id": job_id})
-                    task.cancel()
+            running = list(self._running.items())
+            # renewed together, so the state backend commits them as one group
+            outcomes = await asyncio.gather(
+                *(self._renew(job_id, task) for job_id, task in running), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, Exception):
+                    log.error("lease_renewal_failed", exc_info=outcome)
+
+    async def _renew(self, job_id: str, task: asyncio.Task[None]) -> None:
+        now, lease = self._clock(), self._settings.lease_seconds
+        if await self._queue.extend(job_id, self._worker_id, lease, now):
+            self._executor.leases.granted(job_id, now + lease)
+            return
+        log.warning("lease_lost", extra={"job_id": job_id})
+        self._executor.leases.dropped(job_id)
+        task.cancel()

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from inferq import errors
 from inferq.aws import errors as aws_errors
 from inferq.domain.invocations import Invocation, Status
 from inferq.domain.locations import S3Location
 from inferq.settings import WorkerSettings
 from inferq.state.base import JobQueue
 from inferq.storage.base import ObjectStore, PutOptions
+from inferq.worker.inputs import InputReader, InputUnavailable, Payload
+from inferq.worker.leases import Leases
 from inferq.worker.pool import Slot
 
 log = logging.getLogger("inferq.worker")
@@ -32,15 +33,13 @@ CHUNK = 1 << 20
 REASON_BODY_LIMIT = 1000
 
 
-class InputUnavailable(errors.InferqError):
-    """The request's input could not be read."""
+Verdict = tuple[Status, str | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Payload:
-    body: bytes | AsyncIterator[bytes]
-    length: int
-    content_type: str | None
+@dataclass(slots=True)
+class _Attempt:
+    #: how the invocation ended, once it has (its result published)
+    verdict: Verdict | None = None
 
 
 class Executor:
@@ -50,6 +49,7 @@ class Executor:
         store: ObjectStore,
         session: aiohttp.ClientSession,
         *,
+        inputs: InputReader,
         worker_id: str,
         settings: WorkerSettings,
         clock: Callable[[], float] = time.time,
@@ -57,10 +57,13 @@ class Executor:
         self._queue = queue
         self._store = store
         self._session = session
+        self._inputs = inputs
         self._worker_id = worker_id
         self._settings = settings
         self._clock = clock
         self._buckets: set[str] = set()
+        #: leases this worker holds; the dispatcher and the sweeper record grants and renewals
+        self.leases = Leases(margin_seconds=settings.lease_seconds / 3)
 
     async def run(self, job: Invocation, slot: Slot) -> None:
         """Process a claimed job on ``slot``'s instance. Never raises (but for cancellation)."""
@@ -68,7 +71,17 @@ class Executor:
             await self._run(job, slot)
         except Exception:
             log.exception("invocation_crashed", extra={"inference_id": job.inference_id})
-            await self._settle(job, Status.FAILED, "An internal error occurred in inferq.")
+            await self._crashed(job)
+
+    async def _crashed(self, job: Invocation) -> None:
+        """Fail where the caller looks (the failure object, e.g. when the output could not be
+        stored), or at least in the queue when the store takes nothing."""
+        reason = "An internal error occurred in inferq."
+        try:
+            await self._fail(job, Status.FAILED, reason)
+        except Exception:
+            log.exception("failure_unpublished", extra={"inference_id": job.inference_id})
+            await self._settle(job, Status.FAILED, reason)
 
     async def expire(self, job: Invocation) -> None:
         reason = (
@@ -81,49 +94,53 @@ class Executor:
         if job.attempts == 1 and self._clock() >= job.expires_at:
             await self.expire(job)
             return
+        attempt = _Attempt()
         try:
             payload = await self._payload(job)
             async with asyncio.timeout(job.invocation_timeout_seconds):
-                await self._call(job, slot, payload)
+                await self._call(job, slot, payload, attempt)
         except InputUnavailable as exc:
-            await self._fail(job, Status.FAILED, exc.message)
+            attempt.verdict = await self._failed(job, exc.message)
         except TimeoutError:
-            await self._fail(job, Status.FAILED, _timeout_reason(job))
+            if attempt.verdict is None:  # not if it struck after the result was published
+                attempt.verdict = await self._failed(job, _timeout_reason(job))
         except (aiohttp.ClientError, ConnectionError) as exc:
-            await self._instance_fault(job, slot, exc)
+            attempt.verdict = await self._instance_fault(job, exc)
+        # settled outside the invocation timeout: a result once published stays the result
+        if attempt.verdict is not None:
+            await self._settle(job, *attempt.verdict)
 
     async def _payload(self, job: Invocation) -> Payload:
         if job.input_location is None:
             body = job.body or b""
             return Payload(body, len(body), job.content_type)
-        location = S3Location.parse(job.input_location)
-        try:
-            info, chunks = await self._store.get_object(location.bucket, location.key)
-        except errors.InferqError as exc:
-            raise InputUnavailable(
-                f"Failed to download the input from {job.input_location}: {exc.message}"
-            ) from exc
-        return Payload(chunks, info.size, job.content_type or info.content_type)
+        found = await self._inputs.open(job.input_location)
+        return Payload(found.body, found.length, job.content_type or found.content_type)
 
-    async def _call(self, job: Invocation, slot: Slot, payload: Payload) -> None:
+    async def _call(self, job: Invocation, slot: Slot, payload: Payload, attempt: _Attempt) -> None:
         headers = _model_headers(job, payload)
         url = slot.instance.url + "/invocations"
         async with self._session.post(url, data=payload.body, headers=headers) as response:
             content_type = response.headers.get("Content-Type", "application/octet-stream")
             chunks = response.content.iter_chunked(CHUNK)
             if 200 <= response.status < 300:
-                await self._succeed(job, chunks, content_type)
+                attempt.verdict = await self._succeeded(job, chunks, content_type)
             else:
-                await self._model_error(job, response.status, chunks, content_type)
+                attempt.verdict = await self._model_error(
+                    job, response.status, chunks, content_type
+                )
 
-    async def _succeed(self, job: Invocation, chunks: AsyncIterator[bytes], ctype: str) -> None:
-        if await self._still_ours(job):
-            await self._publish(job.output_location, chunks, ctype)
-            await self._settle(job, Status.COMPLETED, None)
+    async def _succeeded(
+        self, job: Invocation, chunks: AsyncIterator[bytes], ctype: str
+    ) -> Verdict | None:
+        if not await self._still_ours(job):
+            return None
+        await self._publish(job.output_location, chunks, ctype)
+        return Status.COMPLETED, None
 
     async def _model_error(
         self, job: Invocation, status: int, chunks: AsyncIterator[bytes], ctype: str
-    ) -> None:
+    ) -> Verdict | None:
         head = bytearray()
         async for chunk in chunks:
             head += chunk
@@ -133,39 +150,49 @@ class Executor:
         message = head[:REASON_BODY_LIMIT].decode(errors="replace")
         reason = f'Received {kind} error ({status}) from primary with message "{message}".'
         body = _prepend(bytes(head), chunks)
-        await self._fail(job, Status.FAILED, reason, body=body, content_type=ctype)
+        return await self._failed(job, reason, body=body, content_type=ctype)
 
-    async def _instance_fault(self, job: Invocation, slot: Slot, exc: BaseException) -> None:
+    async def _instance_fault(self, job: Invocation, exc: BaseException) -> Verdict | None:
         detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         log.warning("instance_fault", extra={"inference_id": job.inference_id, "detail": detail})
         if job.attempts < self._settings.max_attempts:
+            self.leases.dropped(job.job_id)
             await self._queue.release(job.job_id, self._worker_id, detail, self._clock())
-            return
+            return None
         reason = (
             f"The model instance failed while processing this request, {job.attempts} times "
             f"(last: {detail})."
         )
-        await self._fail(job, Status.FAILED, reason)
+        return await self._failed(job, reason)
 
-    async def _fail(
+    async def _fail(self, job: Invocation, status: Status, reason: str) -> None:
+        if await self._failed(job, reason) is not None:
+            await self._settle(job, status, reason)
+
+    async def _failed(
         self,
         job: Invocation,
-        status: Status,
         reason: str,
         *,
         body: AsyncIterator[bytes] | None = None,
         content_type: str = "text/plain; charset=utf-8",
-    ) -> None:
+    ) -> Verdict | None:
+        """Publish the failure object; the verdict to settle, or None when the lease is lost."""
         if not await self._still_ours(job):
-            return
+            return None
         if job.failure_location is not None:
             await self._publish(job.failure_location, body or _once(reason.encode()), content_type)
-        await self._settle(job, status, reason)
+        return Status.FAILED, reason
 
     async def _still_ours(self, job: Invocation) -> bool:
+        now = self._clock()
+        if self.leases.surely_held(job.job_id, now):
+            return True
         lease = self._settings.lease_seconds
-        held = await self._queue.extend(job.job_id, self._worker_id, lease, self._clock())
-        if not held:
+        held = await self._queue.extend(job.job_id, self._worker_id, lease, now)
+        if held:
+            self.leases.granted(job.job_id, now + lease)
+        else:
             log.warning("lease_lost", extra={"inference_id": job.inference_id})
         return held
 
@@ -190,7 +217,8 @@ class Executor:
         settled = await self._queue.finish(
             job.job_id, self._worker_id, status, reason, self._clock()
         )
-        log.info(
+        self.leases.dropped(job.job_id)
+        log.debug(
             "invocation_settled",
             extra={"inference_id": job.inference_id, "status": status.value, "held": settled},
         )

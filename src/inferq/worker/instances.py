@@ -112,9 +112,9 @@ class InstanceManager:
         deployment = self._deployments.get(name.lower())
         return deployment.pool if deployment is not None else None
 
-    def instance_count(self, name: str, variant: str) -> int:
+    def instance_total(self, name: str) -> int:
         pool = self.pool_for(name)
-        return pool.count(variant) if pool is not None else 0
+        return len(pool.slots) if pool is not None else 0
 
     # --- internals --------------------------------------------------------------------------
 

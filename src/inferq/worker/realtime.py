@@ -12,13 +12,16 @@ from inferq.worker.pool import InstancePool
 
 #: SageMaker gives a real-time container 60 seconds to answer
 REALTIME_TIMEOUT_SECONDS = 60.0
-FORWARDED_HEADERS = (
-    "Content-Type",
-    "Accept",
-    "X-Amzn-SageMaker-Custom-Attributes",
-    "X-Amzn-SageMaker-Inference-Id",
-    "X-Amzn-SageMaker-Target-Model",
-    "X-Amzn-SageMaker-Target-Variant",
+#: request headers passed on to the container (lower-case, as the ASGI server gives them)
+FORWARDED_HEADERS = frozenset(
+    {
+        "content-type",
+        "accept",
+        "x-amzn-sagemaker-custom-attributes",
+        "x-amzn-sagemaker-inference-id",
+        "x-amzn-sagemaker-target-model",
+        "x-amzn-sagemaker-target-variant",
+    }
 )
 
 

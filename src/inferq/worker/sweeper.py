@@ -48,7 +48,13 @@ class Sweeper:
         requeued = await self._queue.requeue_expired_leases(self._clock())
         if requeued:
             log.warning("leases_expired", extra={"count": requeued})
-        while expired := await self._queue.claim_expired(
-            self._worker_id, EXPIRE_BATCH, self._settings.lease_seconds, self._clock()
-        ):
+        while True:
+            now = self._clock()
+            expired = await self._queue.claim_expired(
+                self._worker_id, EXPIRE_BATCH, self._settings.lease_seconds, now
+            )
+            if not expired:
+                return
+            for job in expired:
+                self._executor.leases.granted(job.job_id, now + self._settings.lease_seconds)
             await asyncio.gather(*(self._executor.expire(job) for job in expired))

@@ -39,13 +39,14 @@ WHERE seq IN (
 RETURNING *;
 
 -- claim_expired --
--- Lease queued invocations whose request TTL has passed, on any endpoint.
+-- Lease queued invocations whose request TTL has passed, on any endpoint. Only those never
+-- claimed: the TTL bounds the wait for a first run, not a retry after an instance died.
 UPDATE invocations
 SET status = 'InProgress', lease_owner = :worker, lease_expires_at = :lease_expires_at,
     attempts = attempts + 1, started_at = :now
 WHERE seq IN (
     SELECT seq FROM invocations
-    WHERE expires_at <= :now AND status = 'Queued'
+    WHERE expires_at <= :now AND status = 'Queued' AND attempts = 0
     ORDER BY expires_at, seq
     LIMIT :limit
 )

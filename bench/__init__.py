@@ -1,0 +1,1 @@
+"""inferq's benchmark suite: ``python -m bench [--quick]``; the method is in ``bench/README.md``."""

@@ -1,0 +1,167 @@
+"""InstancePool: free slots per instance, and the dispatcher that fills them never overfills."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from tests.helpers.web import serving
+from tests.helpers.worker import ENDPOINT, Clock, FakeInstance, StubModel, new_job
+
+from inferq.domain.invocations import Invocation, Status
+from inferq.settings import WorkerSettings
+from inferq.state.memory import MemoryJobQueue
+from inferq.storage.memory import MemoryObjectStore
+from inferq.worker.dispatcher import EndpointDispatcher
+from inferq.worker.execute import Executor
+from inferq.worker.inputs import InputReader
+from inferq.worker.pool import InstancePool, Slot
+
+
+def slot(capacity: int, url: str = "http://127.0.0.1:1") -> Slot:
+    return Slot(instance=FakeInstance(url), variant="AllTraffic", capacity=capacity)
+
+
+def test_acquire_takes_the_least_busy_instance_and_stops_at_capacity() -> None:
+    a, b = slot(2), slot(2)
+    pool = InstancePool([a, b])
+
+    taken = [pool.acquire() for _ in range(5)]
+
+    assert taken == [a, b, a, b, None]
+    assert (a.in_flight, b.in_flight, pool.free()) == (2, 2, 0)
+
+
+def test_release_frees_a_slot_and_signals_the_change() -> None:
+    pool = InstancePool([slot(1)])
+    taken = pool.acquire()
+    assert taken is not None and pool.acquire() is None
+    pool.changed.clear()
+
+    pool.release(taken)
+
+    assert pool.free() == 1 and pool.changed.is_set()
+    assert pool.acquire() is taken
+
+
+def test_dead_and_retired_instances_offer_nothing() -> None:
+    retired, live = slot(4), slot(1)
+    dead = Slot(
+        instance=FakeInstance("http://127.0.0.1:1", alive=False), variant="AllTraffic", capacity=4
+    )
+    pool = InstancePool([dead, retired, live])
+    pool.retire(retired)
+
+    assert pool.free() == 1
+    assert pool.acquire() is live
+    assert pool.acquire() is None
+    assert pool.count("AllTraffic") == 2, "a dead instance counts until it is replaced"
+
+
+def test_an_empty_pool_has_no_capacity() -> None:
+    pool = InstancePool()
+
+    assert (pool.free(), pool.acquire(), pool.count("AllTraffic")) == (0, None, 0)
+
+
+async def test_wait_changed_returns_on_a_change_or_after_the_timeout() -> None:
+    pool = InstancePool()
+
+    started = asyncio.get_running_loop().time()
+    await pool.wait_changed(0.05)
+    assert asyncio.get_running_loop().time() - started >= 0.05
+
+    waiting = asyncio.create_task(pool.wait_changed(5))
+    await asyncio.sleep(0)
+    pool.add(slot(1))
+    await asyncio.wait_for(waiting, 1)
+
+
+async def test_the_dispatcher_never_sends_an_instance_more_than_its_capacity() -> None:
+    """Twelve requests, two instances of two slots each: never more than two calls at a time on
+    either model, four in all, and every request completes."""
+    models = [StubModel(delay=0.1), StubModel(delay=0.1)]
+    queue, store = MemoryJobQueue(), MemoryObjectStore()
+    settings = WorkerSettings(lease_seconds=30, poll_seconds=0.05)
+    clock = Clock()  # the time the jobs were received
+    jobs = [new_job() for _ in range(12)]
+    for job in jobs:
+        await queue.enqueue(job)
+    async with (
+        serving(models[0].app()) as first,
+        serving(models[1].app()) as second,
+        aiohttp.ClientSession() as session,
+    ):
+        executor = Executor(
+            queue,
+            store,
+            session,
+            inputs=InputReader(store, session),
+            worker_id="w1",
+            settings=settings,
+            clock=clock,
+        )
+        pool = InstancePool([slot(2, first), slot(2, second)])
+        dispatcher = EndpointDispatcher(
+            ENDPOINT, pool, queue, executor, worker_id="w1", settings=settings, clock=clock
+        )
+        dispatcher.start()
+        try:
+            await _all_final(queue)
+        finally:
+            await dispatcher.stop()
+
+    assert [model.peak for model in models] == [2, 2]
+    assert sum(len(model.calls) for model in models) == 12
+    assert {job.status for job in queue.jobs.values()} == {Status.COMPLETED}
+    assert pool.free() == 4
+
+
+class FlakyQueue(MemoryJobQueue):
+    """Its first claim fails, as a busy database may."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    async def claim(
+        self, endpoint: str, worker: str, limit: int, lease_seconds: float, now: float
+    ) -> list[Invocation]:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("database is locked")
+        return await super().claim(endpoint, worker, limit, lease_seconds, now)
+
+
+async def test_the_dispatcher_outlives_a_failed_claim() -> None:
+    model, queue, store, clock = StubModel(), FlakyQueue(), MemoryObjectStore(), Clock()
+    settings = WorkerSettings(poll_seconds=0.05)
+    job = new_job()
+    async with serving(model.app()) as url, aiohttp.ClientSession() as session:
+        executor = Executor(
+            queue,
+            store,
+            session,
+            inputs=InputReader(store, session),
+            worker_id="w1",
+            settings=settings,
+            clock=clock,
+        )
+        pool = InstancePool([slot(1, url)])
+        dispatcher = EndpointDispatcher(
+            ENDPOINT, pool, queue, executor, worker_id="w1", settings=settings, clock=clock
+        )
+        dispatcher.start()
+        await queue.enqueue(job)
+        try:
+            await _all_final(queue, seconds=2)
+        finally:
+            await dispatcher.stop()
+
+
+async def _all_final(queue: MemoryJobQueue, seconds: float = 10) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if all(job.status.is_final for job in queue.jobs.values()):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the requests did not finish within {seconds} seconds")
