@@ -1,16 +1,16 @@
 """1. Accept path: InvokeEndpointAsync requests per second into one ``inferq serve``.
 
 Method. ``inferq serve`` runs pinned to core 0 on a fresh data directory (SQLite state, WAL,
-``synchronous=FULL``); an endpoint of the echo model is deployed with boto3 and then scaled to
-0 instances, so that requests only queue and no model competes for the CPU. One
+``synchronous=FULL``); an endpoint of the echo model is deployed with boto3 and then scaled to 0
+instances, so that requests only queue and no model competes for the CPU. One
 InvokeEndpointAsync request (inline 38-byte JSON body) is signed once with botocore's SigV4 and
 replayed by wrk (one thread, pinned to core 1, ``bench/replay.lua``): every answer is a 202
 after the request was verified and committed to disk. The peak is the best closed-loop rate at
-16 and 64 connections; then wrk paces the same request (open loop, 32 connections) at 25, 50,
-75 and 90% of that peak and reports p50/p99 latency. The ceiling, measured in the same run
-with the same wrk settings: a bare ASGI app that reads the body and answers 202
-(``bench/peers/bare.py``) on the server stack inferq uses (uvicorn, httptools, and uvloop
-when installed, as ``inferq serve`` picks it).
+16 and 64 connections; then wrk paces the same request (open loop, 32 connections) at 25, 50, 75
+and 90% of that peak and reports p50/p99 latency. The ceiling, measured in the same run with the
+same wrk settings: a bare ASGI app that reads the body and answers 202 (``bench/peers/bare.py``)
+on the server stack inferq uses (uvicorn, httptools, and uvloop when installed, as ``inferq
+serve`` picks it), measured before and after inferq (full mode): the better is the ceiling.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def ceiling(ctx: Context) -> wrk.WrkResult:
 
 def run(ctx: Context) -> Section:
     section = Section(key="accept", title="Accept path", method=__doc__ or "")
-    bare_peak = ceiling(ctx)
+    bare_first = ceiling(ctx)
     with serving(ctx.scratch("accept")) as server:
         server.deploy(models.source("echo"))
         server.scale(0)
@@ -51,6 +51,8 @@ def run(ctx: Context) -> Section:
             for fraction in fractions
         ]
         queued = server.pending()
+    # a ceiling is the best the machine gives: measure it again, after inferq, keep the best
+    bare_peak = bare_first if ctx.quick else max(bare_first, ceiling(ctx), key=lambda r: r.rate)
     accepted = peak.requests + sum(r.requests for r in paced)
     section.add(
         "InvokeEndpointAsync accepted/s (peak)", peak.rate, "req/s",

@@ -5,15 +5,18 @@ its model server is moved to core 1, where wrk runs too. wrk replays one signed
 InvokeEndpointAsync request and logs, for every 202, the wall-clock time it arrived and its
 InferenceId (``replay.lua``, CLOCK_REALTIME); the server stamps ``finished_at`` in its SQLite
 row right after the output object was written (fsynced and renamed into place). The overhead of
-a request is ``finished_at`` minus its 202 time; ``finished_at`` minus ``started_at`` (the claim)
-splits it into waiting to be claimed and running. It is measured at light load (paced, 50-100
-req/s) and at half of the peak load, where the peak is the completion rate sustained while wrk
-drives the endpoint closed-loop (16 connections). Completions per second: with the endpoint
-scaled to 0, a backlog is queued, then the endpoint is scaled to 1 (model server on core 1) or
-N = 2 instances (model servers on either core), and the rate is completed rows over the span
-from the first claim to the last finish. The ceiling, in the same run: the same model server
-alone on core 1, called directly over loopback by an aiohttp client on core 0 at concurrency 8,
-each answer written to its own file (``bench/peers/loopback.py``).
+a request is ``finished_at`` minus its 202 time; ``finished_at`` minus ``started_at`` (the
+claim) splits it into waiting to be claimed and running. It is measured at light load (paced,
+50-100 req/s) and at half of the peak load. The peak is the rate at which one process both
+accepts and completes: 1/(1/accept rate + 1/completion rate), both measured below, capped by the
+completion rate reached while wrk offers that rate. Completions per second: with the endpoint
+scaled to 0, a backlog is queued, then the endpoint is scaled to 1 (model server on core 1) or N
+= 2 instances (model servers on either core), and the rate is completed rows over the span from
+the first claim to the last finish. The ceiling, in the same run: the same model server alone on
+core 1, called directly over loopback by an aiohttp client on core 0 at concurrency 8 (on uvloop
+when installed, as inferq's dispatcher), each answer written to its own file
+(``bench/peers/loopback.py``), measured before and after the inferq part (full mode): the better
+rate is the ceiling.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ def run(ctx: Context) -> Section:
     calls, call_latencies = loopback.ceiling(
         echo, ctx.scratch("loopback"), signing.BODY, seconds=ctx.seconds
     )
+    calls_first = calls
     with serving(ctx.scratch("dispatch")) as server:
         server.deploy(echo, concurrency=8)
         request = signing.invoke_async(server.url, ENDPOINT)
@@ -88,6 +92,10 @@ def run(ctx: Context) -> Section:
         peak = min(estimate, completion_rate(ctx, server, request, estimate))
         light, light_o = paced_overheads(ctx, server, request, ctx.pick(100, 50), "light")
         half, half_o = paced_overheads(ctx, server, request, peak / 2, "half")
+    # a ceiling is the best the machine gives: measure it again, after inferq, keep the best
+    if not ctx.quick:
+        again = loopback.ceiling(echo, ctx.scratch("loopback-2"), signing.BODY, seconds=ctx.seconds)
+        calls = max(calls, again[0])
     light_l = stats.Latency.of_seconds([total for total, _ in light_o])
     half_l = stats.Latency.of_seconds([total for total, _ in half_o])
     half_run = stats.Latency.of_seconds([run for _, run in half_o])
@@ -162,5 +170,6 @@ def run(ctx: Context) -> Section:
         "half": half_l.as_dict(),
         "call": call_l.as_dict(),
         "ceiling_calls_per_s": calls,
+        "ceiling_calls_per_s_first": calls_first,
     }
     return section

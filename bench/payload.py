@@ -2,12 +2,16 @@
 
 Method. A 1 GiB input file (a random 1 MiB block repeated) is made on the disk under test. The
 ceiling is a plain file copy on that disk, ``cp`` then ``sync`` of the copy (the object store
-fsyncs what it writes, so the copy does too). ``inferq serve`` runs on core 0 with the
-``sized`` model (``size=N`` returns N bytes, anything else returns its length) on core 1;
-boto3 (default TransferConfig: 8 MiB multipart, 10 threads) runs in the benchmark process on
-core 1. Measured: ``upload_file`` of the input, ``download_file`` of it, an InvokeEndpointAsync
-whose InputLocation is that object (202 to output), and one whose model answers 1 GiB (202 to
-output). Before each step the server's and the model server's peak RSS (VmHWM) are reset
+fsyncs what it writes, so the copy does too), the median of 2 copies made before the inferq
+steps and 2 after them. Every timed step, copies included,
+starts after a ``sync`` of the whole machine, so that none pays for another's writeback.
+``inferq serve`` runs on core 0 with the ``sized`` model (``size=N`` returns N bytes, anything
+else returns its length) on core 1; boto3 (default TransferConfig: 8 MiB multipart, 10 threads)
+runs in the benchmark process on core 1. Measured: ``upload_file`` of the input,
+``download_file`` of it, an InvokeEndpointAsync whose InputLocation is that object (202 to
+output), and one whose model answers 1 GiB (202 to output); then the same object PUT and GET by
+curl on presigned URLs (one stream each), which shows the server's share when the Python client
+is taken out. Before each step the server's and the model server's peak RSS (VmHWM) are reset
 (``/proc/<pid>/clear_refs``); after it, growth = VmHWM minus the RSS before. The model server
 necessarily holds the whole payload (the handler contract passes it as bytes); the server must
 stream.
@@ -16,6 +20,8 @@ stream.
 from __future__ import annotations
 
 import os
+import shutil
+import statistics
 import subprocess
 import time
 from collections.abc import Callable
@@ -39,6 +45,7 @@ def make_input(path: Path, size: int) -> None:
 
 
 def plain_copy(source: Path, target: Path) -> float:
+    os.sync()  # start from a disk with nothing left to write back, as every step does
     started = time.perf_counter()
     subprocess.run(["cp", str(source), str(target)], check=True)
     subprocess.run(["sync", str(target)], check=True)
@@ -58,12 +65,35 @@ class Watch:
         before = {role: procs.rss_mb(pid) for role, pid in self.pids.items()}
         for pid in self.pids.values():
             procs.reset_peak_rss(pid)
+        os.sync()
         started = time.perf_counter()
         elapsed = action() or time.perf_counter() - started
         self.growth[name] = {
             role: procs.peak_rss_mb(pid) - before[role] for role, pid in self.pids.items()
         }
         return elapsed
+
+
+def curl(server: BenchServer, method: str, key: str, path: Path) -> Callable[[], None] | None:
+    """One streamed transfer by curl to a presigned URL (no Python client in the way), or None
+    without curl."""
+    if shutil.which("curl") is None:
+        return None
+    s3 = server.client("s3", signature_version="s3v4")
+    operation = "put_object" if method == "PUT" else "get_object"
+    url = s3.generate_presigned_url(operation, Params={"Bucket": ENDPOINT, "Key": key})
+    transfer = ["-T", str(path), "-o", "/dev/null"] if method == "PUT" else ["-o", str(path)]
+    command = ["curl", "-sSf", "-H", "Expect:", *transfer, url]
+    mask = procs.pinned(procs.LOAD_CPU)
+
+    def run() -> None:
+        subprocess.run(
+            command,
+            check=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, mask)) if mask else None,
+        )
+
+    return run
 
 
 def invoke_and_wait(server: BenchServer, **params: str | bytes) -> float:
@@ -80,16 +110,16 @@ def invoke_and_wait(server: BenchServer, **params: str | bytes) -> float:
 
 def run(ctx: Context) -> Section:
     section = Section(key="payload", title="Payload scale", method=__doc__ or "")
-    size = int(ctx.pick(1024, 32)) * MiB
+    size, copies = int(ctx.pick(1024, 32)) * MiB, int(ctx.pick(2, 1))
     work = ctx.scratch("payload")
     source = work / "input.bin"
     make_input(source, size)
-    copy = plain_copy(source, work / "copy.bin")
+    copy_times = [plain_copy(source, work / "copy.bin") for _ in range(copies)]
     with serving(ctx.scratch("payload-server")) as server, procs.pinned_here(procs.LOAD_CPU):
         server.deploy(models.source("sized"), concurrency=1)
         server.pin_models(procs.LOAD_CPU)
         s3, watch = server.client("s3"), Watch(server)
-        steps = {
+        steps: dict[str, Callable[[], float | None] | None] = {
             "S3 upload_file": lambda: s3.upload_file(str(source), ENDPOINT, "in/big.bin"),
             "S3 download_file": lambda: s3.download_file(
                 ENDPOINT, "in/big.bin", str(work / "down.bin")
@@ -101,8 +131,15 @@ def run(ctx: Context) -> Section:
             "pipeline, model answers the size (202 -> output)": lambda: invoke_and_wait(
                 server, Body=f"size={size}".encode(), ContentType="text/plain"
             ),
+            "S3 PUT by curl (one stream, presigned)": curl(server, "PUT", "in/curl.bin", source),
+            "S3 GET by curl (presigned)": curl(server, "GET", "in/curl.bin", work / "curl.bin"),
         }  # fmt: skip
-        timings = {name: watch.step(name, action) for name, action in steps.items()}
+        timings = {
+            name: watch.step(name, action) for name, action in steps.items() if action is not None
+        }
+    # the disk's speed drifts: the ceiling is the median of copies made before and after
+    copy_times += [plain_copy(source, work / "copy.bin") for _ in range(copies)]
+    copy = statistics.median(copy_times)
     mb, copy_speed = size / 1e6, size / 1e6 / copy
     for name, seconds in timings.items():
         section.add(f"{name}, {mb:,.0f} MB", mb / seconds, "MB/s", reference=copy_speed,
@@ -111,5 +148,8 @@ def run(ctx: Context) -> Section:
         section.add(f"server peak RSS growth: {name}", growth["server"], "MB", target=RSS_TARGET)
     worst = max(g["model server"] for g in watch.growth.values())
     section.add("model server peak RSS growth (holds the payload by contract)", worst, "MB")
-    section.series = {"size": size, "copy_s": copy, "seconds": timings, "rss": watch.growth}
+    section.series = {
+        "size": size, "copy_s": copy, "copies_s": copy_times, "seconds": timings,
+        "rss": watch.growth,
+    }  # fmt: skip
     return section

@@ -49,9 +49,11 @@ def _dispatch(series: Series, axes: list[Axes]) -> None:
 
 
 def _bars(ax: Axes, values: dict[str, float], title: str, unit: str) -> None:
-    ax.bar(list(values), list(values.values()), color=[f"C{i}" for i in range(len(values))])
-    ax.set(title=title, ylabel=unit)
-    ax.tick_params(axis="x", labelrotation=15)
+    """Horizontal bars, first value on top."""
+    labels = list(values)[::-1]
+    colors = [f"C{i}" for i in range(len(values))][::-1]
+    ax.barh(labels, [values[label] for label in labels], color=colors)
+    ax.set(title=title, xlabel=unit)
 
 
 def _peers(series: Series, axes: list[Axes]) -> None:
@@ -70,11 +72,14 @@ def _payload(series: Series, axes: list[Axes]) -> None:
 
 def _backlog(series: Series, axes: list[Axes]) -> None:
     levels = series["levels"]
-    labels = [f"{level['queued']:,}" for level in levels]
+    labels = [
+        f"{level['queued']:,}" + (" (last)" if level.get("again") else "") for level in levels
+    ]
     axes[0].bar(labels, [level["accept"]["rate"] for level in levels])
     axes[0].set(title="Accept rate vs queued requests", xlabel="queued", ylabel="req/s")
     for n in (1, 8):
-        claims = [level["claims_ms"][n]["p50"] for level in levels]
+        # keys are ints when measured, strings once read back from JSON
+        claims = [(c.get(n) or c[str(n)])["p50"] for c in (lvl["claims_ms"] for lvl in levels)]
         axes[1].plot(labels, claims, "o-", label=f"claim(limit={n}) p50")
     axes[1].set(title="Claim latency vs queued requests", xlabel="queued", ylabel="ms")
     axes[1].legend()

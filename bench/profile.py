@@ -5,7 +5,8 @@ samples it (all threads, idle frames left out, 250 Hz) and prints a summary: the
 samples whose stack passes through each function (inclusive) and ends in it (self). Needs
 py-spy (``uv pip install py-spy``; run as root or with ptrace allowed). Scenarios: ``accept``
 (wrk closed loop into a 0-instance endpoint), ``drain`` (1 instance working off a backlog),
-``upload`` (boto3 upload_file of 512 MiB), ``pipeline_in`` (1 GiB InputLocation to the model).
+``upload`` (boto3 upload_file of 512 MiB), ``put`` (curl PUT of 1 GiB to a presigned URL),
+``pipeline_in`` (1 GiB InputLocation to the model; ``--target model`` samples the model server).
 """
 
 from __future__ import annotations
@@ -131,6 +132,19 @@ def upload(server: BenchServer, out: Path) -> Path:
     return under_load(server, load, 3, out)
 
 
+def put(server: BenchServer, out: Path) -> Path:
+    """One 1 GiB PUT from curl (a presigned URL): the server's ingest path, no Python client."""
+    source = out.with_suffix(".bin")
+    make_input(source, 1024 * MiB)
+    s3 = server.client("s3", signature_version="s3v4")
+    s3.create_bucket(Bucket=ENDPOINT)
+    url = s3.generate_presigned_url(
+        "put_object", Params={"Bucket": ENDPOINT, "Key": "big"}, ExpiresIn=900
+    )
+    command = ["curl", "-sSf", "-H", "Expect:", "-o", "/dev/null", "-T", str(source), url]
+    return under_load(server, lambda: subprocess.run(command, check=True), 2, out)
+
+
 def pipeline_in(server: BenchServer, out: Path) -> Path:
     """A 1 GiB InputLocation through the dispatcher to the sized model."""
     server.deploy(models.source("sized"), concurrency=1)
@@ -145,7 +159,13 @@ def pipeline_in(server: BenchServer, out: Path) -> Path:
     return under_load(server, load, 4, out)
 
 
-SCENARIOS = {"accept": accept, "drain": drain, "upload": upload, "pipeline_in": pipeline_in}
+SCENARIOS = {
+    "accept": accept,
+    "drain": drain,
+    "upload": upload,
+    "put": put,
+    "pipeline_in": pipeline_in,
+}
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 @dataclass(frozen=True, kw_only=True)
 class Target:
-    """A goal from issue 4: the ratio at least ``min_ratio``, or the value at most ``max_value``."""
+    """A performance goal: the ratio at least ``min_ratio``, or the value at most ``max_value``."""
 
     text: str
     min_ratio: float | None = None

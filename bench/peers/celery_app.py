@@ -19,7 +19,7 @@ app.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=True
 _session = requests.Session()
 
 
-@app.task(name="invoke")
+@app.task(name="invoke")  # type: ignore[untyped-decorator]  # celery ships no types
 def invoke(body: str, content_type: str, output: str) -> None:
     answer = _session.post(
         os.environ["BENCH_MODEL_URL"] + "/invocations",

@@ -1,5 +1,6 @@
 """The dispatch ceiling: inferq's model server called directly over loopback, one file written
-per answer (no queue, no SigV4, no object store, no fsync)."""
+per answer (no queue, no SigV4, no object store, no fsync), by aiohttp on the event loop
+inferq's dispatcher uses (uvloop when installed)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import asyncio
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
 
 from bench import procs
 
 BODY_TYPE = {"Content-Type": "application/json"}
+T = TypeVar("T")
 
 
 @contextmanager
@@ -72,6 +75,15 @@ async def call_and_write(
     return latencies
 
 
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on the event loop inferq's dispatcher runs on (uvloop when installed)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
+
+
 def ceiling(
     model_source: str, work: Path, body: bytes, *, seconds: float, concurrency: int = 8
 ) -> tuple[float, list[float]]:
@@ -82,13 +94,13 @@ def ceiling(
         model_server(model_source, work, cpu=procs.LOAD_CPU) as url,
         procs.pinned_here(procs.SERVER_CPU),
     ):
-        asyncio.run(call_and_write(url, body, seconds=1, concurrency=concurrency, out=work / "w"))
+        run_loop(call_and_write(url, body, seconds=1, concurrency=concurrency, out=work / "w"))
         started = time.perf_counter()
-        done = asyncio.run(
+        done = run_loop(
             call_and_write(url, body, seconds=seconds, concurrency=concurrency, out=work / "out")
         )
         rate = len(done) / (time.perf_counter() - started)
-        alone = asyncio.run(
+        alone = run_loop(
             call_and_write(url, body, seconds=seconds / 2, concurrency=1, out=work / "one")
         )
     return rate, alone

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from inferq import ids
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,7 +28,7 @@ def request_id(scope: Scope) -> str:
     """The id the auth layer gave this request, or a fresh one."""
     rid = scope.get("inferq.request_id")
     if rid is None:
-        rid = scope["inferq.request_id"] = str(uuid.uuid4())
+        rid = scope["inferq.request_id"] = ids.uuid4()
     return str(rid)
 
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from inferq import ids
 from inferq.auth import payload, sigv4
 from inferq.auth.credentials import CredentialStore
 from inferq.aws import errors
@@ -74,7 +74,7 @@ class SigV4Middleware:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1008})
             return
-        scope[REQUEST_ID_KEY] = str(uuid.uuid4())
+        scope[REQUEST_ID_KEY] = ids.uuid4()
         service = None
         try:
             headers: dict[bytes, bytes] = dict(scope["headers"])

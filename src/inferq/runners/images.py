@@ -1,5 +1,8 @@
 """Which runtime serves a ``PrimaryContainer.Image``.
 
+TensorFlow Serving images (``input_handler``/``output_handler``) are a different contract and
+are refused with a clear reason rather than run wrongly.
+
 SageMaker framework inference images (the deep learning containers and the first-party
 scikit-learn/XGBoost images) run the inference toolkit's handler contract, which inferq's own
 model server implements; ``http(s)://host:port`` names an already-running container.
@@ -16,7 +19,7 @@ from inferq import errors
 _FRAMEWORK_REPOSITORY = re.compile(
     r"(?:^|/)(?:"
     r"pytorch-inference(?:-[a-z0-9]+)?|huggingface-pytorch-inference(?:-[a-z0-9]+)?"
-    r"|huggingface-tensorflow-inference|tensorflow-inference|mxnet-inference"
+    r"|mxnet-inference"
     r"|sagemaker-scikit-learn|sagemaker-xgboost|sklearn-inference|xgboost-inference"
     r"|inferq(?:-model-server)?"
     r")(?::[\w.-]+|@sha256:[0-9a-f]+)?$"

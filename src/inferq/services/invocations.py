@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from inferq import errors
+from inferq import errors, ids
 from inferq.domain import locations
 from inferq.domain.endpoints import EndpointSpec, EndpointStatus
 from inferq.domain.invocations import NewInvocation
@@ -142,11 +141,11 @@ class InvocationService:
 
     def _new_invocation(self, request: AsyncRequest, spec: EndpointSpec) -> NewInvocation:
         assert spec.async_config is not None
-        job_id = str(uuid.uuid4())
+        job_id = ids.uuid4()
         ext, filename = request.s3_output_path_extension, request.filename
         return NewInvocation(
             job_id=JobId(job_id),
-            inference_id=InferenceId(request.inference_id or str(uuid.uuid4())),
+            inference_id=InferenceId(request.inference_id or ids.uuid4()),
             endpoint_name=request.endpoint_name,
             input_location=request.input_location,
             body=request.body,
