@@ -217,3 +217,22 @@ def test_metrics_show_the_backlog_per_endpoint(server: InferqServer) -> None:
     assert f'inferq_instances{{endpoint="{ENDPOINT}"}} 1' in text
     assert f'inferq_has_backlog_without_capacity{{endpoint="{ENDPOINT}"}} 0' in text
     assert "# TYPE inferq_approximate_backlog_size gauge" in text
+
+
+def test_deleting_an_endpoint_fails_what_waits_for_it(server: InferqServer, runtime: Any) -> None:
+    deploy_async_endpoint(server, "doomed", BEHAVING)
+    sm = server.client("sagemaker")
+    sm.update_endpoint_weights_and_capacities(
+        EndpointName="doomed",
+        DesiredWeightsAndCapacities=[{"VariantName": "AllTraffic", "DesiredInstanceCount": 0}],
+    )
+    sm.get_waiter("endpoint_in_service").wait(
+        EndpointName="doomed", WaiterConfig={"Delay": 0.2, "MaxAttempts": 100}
+    )
+    waiting = invoke(runtime, EndpointName="doomed", Body=b'{"text": "too late"}')
+
+    sm.delete_endpoint(EndpointName="doomed")
+
+    failure = wait_for_object(server, waiting["FailureLocation"])
+    assert "Endpoint doomed was deleted" in failure["Body"].read().decode()
+    assert not object_exists(server, waiting["OutputLocation"])

@@ -18,7 +18,7 @@ import pytest
 
 from inferq import errors as inferq_errors
 from inferq.modelserver import codecs, compat, handlers, pytorch_defaults, requirements
-from inferq.modelserver.app import ModelServerApp, ModelState
+from inferq.modelserver.app import ClientGone, ModelServerApp, ModelState, read_body
 from inferq.modelserver.archive import extract_archive
 from inferq.modelserver.config import ServerConfig
 from inferq.modelserver.context import Context, RequestHeaders
@@ -866,3 +866,39 @@ async def test_the_pool_runs_work_off_the_loop_and_passes_exceptions_back() -> N
         pool.close()
     with pytest.raises(RuntimeError, match="closed"):
         await pool.run(sum, [])
+
+
+def body_messages(chunks: list[bytes], disconnect: bool = False) -> Callable[[], Any]:
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": c, "more_body": disconnect or i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    if disconnect:
+        messages.append({"type": "http.disconnect"})
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    return receive
+
+
+@pytest.mark.parametrize("declared", [None, 200_000])
+async def test_read_body_with_and_without_content_length(declared: int | None) -> None:
+    chunks = [bytes([i]) * 50_000 for i in range(4)]
+    body = await read_body(body_messages(chunks), None, declared)
+    assert type(body) is bytes and body == b"".join(chunks)
+    assert hash(body) == hash(b"".join(chunks))
+
+
+async def test_read_body_keeps_every_byte_when_the_length_is_wrong() -> None:
+    chunks = [b"a" * 70_000, b"b" * 70_000]
+    assert await read_body(body_messages(chunks), None, 100_000) == b"".join(chunks)
+    assert await read_body(body_messages(chunks), None, 200_000) == b"".join(chunks)
+    assert await read_body(body_messages(chunks), 120_000, 100_000) is None
+
+
+async def test_read_body_enforces_the_limit_and_sees_disconnects() -> None:
+    chunks = [b"a" * 70_000, b"b" * 70_000]
+    assert await read_body(body_messages(chunks), 100_000, 140_000) is None
+    with pytest.raises(ClientGone):
+        await read_body(body_messages(chunks, disconnect=True), None, 1_000_000)

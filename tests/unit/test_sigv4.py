@@ -297,3 +297,48 @@ def test_chunk_chain_reproduces_the_aws_streaming_example() -> None:
     ):
         assert not chain.verify_chunk(hashlib.sha256(data).hexdigest(), "0" * 64)
         assert chain.verify_chunk(hashlib.sha256(data).hexdigest(), signature)
+
+
+# --- fast paths: same results as the plain computations ---------------------------------------
+
+_HEAD = (
+    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+    "SignedHeaders=host;x-amz-date, "
+)
+
+
+def test_the_cached_header_parse_keeps_each_signature() -> None:
+    first = sigv4.parse_authorization_header(_HEAD + "Signature=" + "a" * 64)
+    second = sigv4.parse_authorization_header(_HEAD + "Signature=" + "b" * 64)
+    assert (first.signature, second.signature) == ("a" * 64, "b" * 64)
+    assert first.credential == second.credential
+    assert first.signed_headers == second.signed_headers == ("host", "x-amz-date")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        _HEAD + "Signature=" + "A" * 64,  # not lower-case hex: the uncached parse rejects it
+        _HEAD.replace("host;", "") + "Signature=" + "a" * 64,  # host unsigned
+        _HEAD.replace("/aws4_request", "") + "Signature=" + "a" * 64,  # bad credential
+    ],
+)
+def test_the_cached_header_parse_keeps_the_errors(header: str) -> None:
+    with pytest.raises(sigv4.MalformedAuthorization):
+        sigv4.parse_authorization_header(header)
+
+
+def test_canonical_headers_join_repeats_and_list_missing_ones() -> None:
+    headers = [(b"Host", b"h"), (b"x-a", b" 1  2 "), (b"x-b", b"z"), (b"x-a", b"3")]
+    assert sigv4.canonical_headers(headers, ("x-a", "host", "x-c", "x-a")) == (
+        "host:h\nx-a:1 2,3\nx-c:\n"
+    )
+
+
+@pytest.mark.parametrize("size", [0, 32, 64, 65, 200])
+def test_sign_is_hmac_sha256(size: int) -> None:
+    import hmac
+
+    key = bytes(range(size % 256)) * (size // 256 + 1)
+    key = key[:size]
+    assert sigv4.sign(key, "text é") == hmac.digest(key, "text é".encode(), "sha256").hex()

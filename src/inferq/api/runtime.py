@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -43,6 +43,8 @@ def _header_bindings(operation: str) -> dict[str, tuple[str, bool]]:
 
 ASYNC_HEADERS = _header_bindings("InvokeEndpointAsync")
 REALTIME_HEADERS = _header_bindings("InvokeEndpoint")
+#: raw (bytes) header name -> its key in ASYNC_HEADERS
+_ASYNC_RAW_NAMES = {name.encode("latin-1"): name for name in ASYNC_HEADERS}
 
 
 def matches(path: str) -> bool:
@@ -91,7 +93,7 @@ class RuntimeApi:
     async def invoke_endpoint_async(
         self, name: str, scope: asgi.Scope, receive: asgi.Receive
     ) -> _Response:
-        params = _bind(asgi.headers_of(scope), ASYNC_HEADERS)
+        params = _bind(_bound_headers(scope["headers"], _ASYNC_RAW_NAMES), ASYNC_HEADERS)
         params["EndpointName"] = name
         body = await _inline_body(receive, params)
         if body is not None:
@@ -150,6 +152,19 @@ def _bind(headers: dict[str, str], table: dict[str, tuple[str, bool]]) -> dict[s
         if value is not None:
             params[member] = _integer(member, value) if integer else value
     return params
+
+
+def _bound_headers(
+    raw_headers: Iterable[tuple[bytes, bytes]], names: dict[bytes, str]
+) -> dict[str, str]:
+    """``asgi.headers_of`` restricted to ``names``: only the headers an operation binds are
+    decoded (a repeated header keeps its last value)."""
+    found: dict[str, str] = {}
+    for raw_name, value in raw_headers:
+        name = names.get(raw_name)
+        if name is not None:
+            found[name] = value.decode("latin-1")
+    return found
 
 
 def _integer(member: str, value: str) -> int:

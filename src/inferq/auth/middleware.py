@@ -41,6 +41,8 @@ REGION_KEY = "inferq.region"
 
 JSON_11 = "application/x-amz-json-1.1"
 _SIGNED_STREAMING = (sigv4.STREAMING_PAYLOAD, sigv4.STREAMING_PAYLOAD_TRAILER)
+#: the plan of a plain body with no checksum headers
+_NOTHING_TO_CHECK = payload.BodyPlan()
 
 
 class SigV4Middleware:
@@ -101,7 +103,7 @@ class SigV4Middleware:
         if secret is None:
             raise sigv4.UnknownAccessKey(credential.access_key_id)
         self._check_time(auth, timestamp)
-        payload_hash, receive, hashed = await self._payload_hash(headers, auth, receive)
+        payload_hash, receive, body = await self._payload_hash(headers, auth, receive)
         key = sigv4.verify(_signed_request(scope), auth, timestamp, secret, payload_hash)
         if credential.service == "s3" and not auth.presigned:
             sigv4.check_amz_headers_signed(scope["headers"], auth)
@@ -111,7 +113,12 @@ class SigV4Middleware:
         chain = None
         if payload_hash in _SIGNED_STREAMING:
             chain = sigv4.ChunkChain(key, timestamp, credential.scope, auth.signature)
-        plan = payload.plan_body(headers, payload_hash, chain=chain, verify_sha256=not hashed)
+        plan = payload.plan_body(headers, payload_hash, chain=chain, verify_sha256=body is None)
+        if body and plan == _NOTHING_TO_CHECK:
+            # the body was read and hashed here whole: no need to stream it through a verifier
+            scope[payload.CHECKSUMS_KEY] = {}
+            scope[payload.DECODED_LENGTH_KEY] = len(body)
+            return receive
         return _verified_receive(scope, headers, receive, plan)
 
     def _check_time(self, auth: sigv4.Authorization, timestamp: str) -> None:
@@ -122,9 +129,9 @@ class SigV4Middleware:
 
     async def _payload_hash(
         self, headers: dict[bytes, bytes], auth: sigv4.Authorization, receive: Receive
-    ) -> tuple[str, Receive, bool]:
-        """The payload hash the signature covers, the receive to use, and whether the body
-        was hashed here already."""
+    ) -> tuple[str, Receive, bytes | None]:
+        """The payload hash the signature covers, the receive to use, and the body when it
+        was hashed here already (None when it was not)."""
         declared = headers.get(b"x-amz-content-sha256")
         if declared is not None:
             value = declared.decode("latin-1")
@@ -135,17 +142,17 @@ class SigV4Middleware:
                     ArgumentName="x-amz-content-sha256",
                     ArgumentValue=value,
                 )
-            return value, receive, False
+            return value, receive, None
         if auth.credential.service == "s3":
             if auth.presigned:
-                return sigv4.UNSIGNED_PAYLOAD, receive, False
+                return sigv4.UNSIGNED_PAYLOAD, receive, None
             raise errors.S3InvalidRequest(
                 "Missing required header for this request: x-amz-content-sha256"
             )
         if not _has_body(headers):
-            return sigv4.EMPTY_SHA256, receive, True
+            return sigv4.EMPTY_SHA256, receive, b""
         body = await _read_body(receive, self.max_buffered_body)
-        return hashlib.sha256(body).hexdigest(), _replay(body, receive), True
+        return hashlib.sha256(body).hexdigest(), _replay(body, receive), body
 
 
 def _claim(scope: Scope, headers: dict[bytes, bytes]) -> tuple[sigv4.Authorization, str]:

@@ -37,6 +37,9 @@ Headers = Mapping[bytes, bytes]
 
 _ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 _CHECKSUM_HEADERS = {f"x-amz-checksum-{name.lower()}": name for name in _ALGORITHMS}
+_CHECKSUM_RAW_HEADERS = tuple(
+    (name.encode(), algorithm) for name, algorithm in _CHECKSUM_HEADERS.items()
+)
 _SHA256_HEX = re.compile(rb"[0-9a-fA-F]{64}")
 _CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]{1,16}")
 _PAYLOAD_CONSTANTS = {
@@ -100,8 +103,8 @@ def _is_aws_chunked(headers: Headers) -> bool:
 
 def _expected_checksums(headers: Headers, chunked: bool) -> dict[str, str | None]:
     expected: dict[str, str | None] = {}
-    for name, algorithm in _CHECKSUM_HEADERS.items():
-        value = headers.get(name.encode())
+    for raw_name, algorithm in _CHECKSUM_RAW_HEADERS:
+        value = headers.get(raw_name)
         if value is not None:
             expected[algorithm] = _checked_checksum(algorithm, value.decode("latin-1"), "header")
     for name in _announced_trailers(headers):

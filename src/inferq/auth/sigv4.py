@@ -176,6 +176,27 @@ class SignedRequest:
 
 
 def parse_authorization_header(value: str) -> Authorization:
+    # SDKs send the same Credential and SignedHeaders on every call; only the trailing
+    # signature differs. When the header ends in ", Signature=<64 hex digits>", the parse of
+    # the rest is cached: it is the parse of the same text with any valid signature.
+    text = value.strip()
+    head, found, signature = text.rpartition("Signature=")
+    if found and head.rstrip().endswith(",") and _SIGNATURE.fullmatch(signature):
+        parsed = _parse_authorization_head(head)
+        return Authorization(
+            credential=parsed.credential,
+            signed_headers=parsed.signed_headers,
+            signature=signature,
+        )
+    return _parse_authorization_header(text)
+
+
+@lru_cache(maxsize=256)
+def _parse_authorization_head(head: str) -> Authorization:
+    return _parse_authorization_header(head + "Signature=" + "0" * 64)
+
+
+def _parse_authorization_header(value: str) -> Authorization:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise UnsupportedAuthorization()
@@ -366,15 +387,28 @@ def _uri_encode(raw: bytes) -> str:
 
 def canonical_headers(headers: Iterable[tuple[bytes, bytes]], signed_headers: Sequence[str]) -> str:
     """``name:value\\n`` for each signed header, values trimmed and repeated ones joined by ','."""
-    values: dict[bytes, list[str]] = {name.encode("latin-1"): [] for name in sorted(signed_headers)}
+    names, wanted = _signed_names(tuple(signed_headers))
+    values: dict[bytes, str] = {}
     for name, value in headers:
-        found = values.get(name.lower())
-        if found is not None:
-            # clients sign the bytes they send (UTF-8 for non-ASCII values); keep them intact
-            found.append(" ".join(value.decode("utf-8", "surrogateescape").split()))
-    return "".join(
-        f"{name.decode('latin-1')}:{','.join(found)}\n" for name, found in values.items()
-    )
+        if name not in wanted:
+            name = name.lower()
+            if name not in wanted:
+                continue
+        # clients sign the bytes they send (UTF-8 for non-ASCII values); keep them intact
+        text = " ".join(value.decode("utf-8", "surrogateescape").split())
+        previous = values.get(name)
+        values[name] = text if previous is None else f"{previous},{text}"
+    return "".join([f"{text_name}:{values.get(name, '')}\n" for name, text_name in names])
+
+
+@lru_cache(maxsize=256)
+def _signed_names(
+    signed_headers: tuple[str, ...],
+) -> tuple[tuple[tuple[bytes, str], ...], frozenset[bytes]]:
+    """The signed header names, sorted and unique, as (bytes, text) pairs; and their bytes."""
+    encoded = {name.encode("latin-1"): None for name in sorted(signed_headers)}
+    names = tuple((name, name.decode("latin-1")) for name in encoded)
+    return names, frozenset(encoded)
 
 
 def canonical_request(
@@ -406,7 +440,30 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
 
 
 def sign(key: bytes, text: str) -> str:
-    return hmac.digest(key, text.encode("utf-8"), "sha256").hex()
+    """Hex HMAC-SHA256 of ``text``: RFC 2104 from SHA-256 states already fed the padded key,
+    which spares OpenSSL's per-call HMAC set-up (the keys repeat: see ``signing_key``)."""
+    inner_pad, outer_pad = _hmac_pads(key)
+    inner = inner_pad.copy()
+    inner.update(text.encode("utf-8"))
+    outer = outer_pad.copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
+
+
+@lru_cache(maxsize=1024)
+def _hmac_pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    if len(key) > _SHA256_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_SHA256_BLOCK, b"\0")
+    return (
+        hashlib.sha256(key.translate(_IPAD)),
+        hashlib.sha256(key.translate(_OPAD)),
+    )
+
+
+_SHA256_BLOCK = 64
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
 def authorization_header(auth: Authorization, signature: str) -> str:

@@ -70,12 +70,15 @@ class EndpointService:
         region: str,
         account_id: str,
         clock: Callable[[], float] = time.time,
+        on_change: Callable[[str], None] = lambda name: None,
     ) -> None:
         self._catalog = catalog
         self._deployer = deployer
         self._region = region
         self._account_id = account_id
         self._clock = clock
+        #: told the name of an endpoint whose status changed (lookup caches drop it)
+        self._on_change = on_change
         # one read-check-write at a time, so two requests cannot both see InService and proceed
         self._lock = asyncio.Lock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -198,6 +201,7 @@ class EndpointService:
             await self._cancel(name)
             doc = {**endpoint.doc, "EndpointStatus": EndpointStatus.DELETING.value}
             await self._catalog.update(Kind.ENDPOINT, name, doc, self._clock())
+        self._on_change(endpoint.name)
         self._run(name, self._finish_delete(endpoint.name))
 
     # --- for the rest of inferq ------------------------------------------------------------
@@ -275,6 +279,7 @@ class EndpointService:
                 await self._catalog.update(Kind.ENDPOINT, name, change(endpoint.doc), self._clock())
             except errors.NotFound:
                 return  # deleted meanwhile
+        self._on_change(name)
         log.info("endpoint_settled", extra={"endpoint": name})
 
     def _run(self, name: str, work: Coroutine[Any, Any, None]) -> None:

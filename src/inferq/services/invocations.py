@@ -58,11 +58,9 @@ class AsyncRequest:
     filename: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Accepted:
-    inference_id: str
-    output_location: str
-    failure_location: str | None
+#: what ``submit`` returns: the queued invocation (its ``inference_id``, ``output_location`` and
+#: ``failure_location`` make the 202), handed back as is rather than copied per request
+Accepted = NewInvocation
 
 
 class InvocationService:
@@ -85,11 +83,7 @@ class InvocationService:
         spec = await self._async_endpoint(request.endpoint_name)
         job = self._new_invocation(request, spec)
         await self._queue.enqueue(job)
-        return Accepted(
-            inference_id=job.inference_id,
-            output_location=job.output_location,
-            failure_location=job.failure_location,
-        )
+        return job
 
     async def realtime_endpoint(self, name: str) -> EndpointSpec:
         """The spec of a real-time endpoint that can serve ``InvokeEndpoint`` now."""

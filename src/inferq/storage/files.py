@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import itertools
 import json
 import os
 import struct
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -43,12 +43,11 @@ class Spool:
     write still in flight when the request that fed it fails.
     """
 
-    def __init__(self, directory: Path) -> None:
-        self.path = directory / f"{uuid.uuid4().hex}.spool"
+    def __init__(self, directory: str | Path) -> None:
         self.size = 0
         self._md5 = hashlib.md5()
         self._lock = threading.Lock()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self.path, self._fd = _create_spool(os.fspath(directory))
 
     @property
     def etag(self) -> str:
@@ -77,7 +76,8 @@ class Spool:
     def discard(self) -> None:
         with self._lock:
             self._close()
-            self.path.unlink(missing_ok=True)
+            with suppress(FileNotFoundError):
+                os.unlink(self.path)
 
     def _close(self) -> None:
         if self._fd >= 0:
@@ -193,12 +193,51 @@ def open_for_read(path: Path) -> int:
     return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class DirSync:
+    """Group commit of one directory's fsync across threads.
+
+    ``sync`` returns once an fsync of the directory that *started* after the call has finished,
+    so every rename done before the call is durable. Concurrent callers share one fsync: while
+    one runs, later callers wait for it and the next one, which serves all of them.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._cond = threading.Condition(threading.Lock())
+        self._started = 0  # generation of the last fsync begun
+        self._done = 0  # generation of the last fsync finished successfully
+        self._running = False
+
+    def sync(self) -> None:
+        with self._cond:
+            needed = self._started + 1  # any fsync begun from now on covers our renames
+            while self._done < needed:
+                if self._running:
+                    self._cond.wait()
+                    continue
+                self._running = True
+                self._started += 1
+                generation = self._started
+                self._cond.release()
+                try:
+                    fsync_dir(self._path)
+                except BaseException:
+                    self._cond.acquire()  # waiters retry: one of them starts the next fsync
+                    self._running = False
+                    self._cond.notify_all()
+                    raise
+                self._cond.acquire()
+                self._running = False
+                self._done = generation
+                self._cond.notify_all()
 
 
 def read_json(path: Path) -> Record:
@@ -276,6 +315,21 @@ def _opened(path: Path) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+_SPOOL_PREFIX = os.urandom(6).hex()
+_SPOOL_COUNTER = itertools.count()
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
+def _create_spool(directory: str) -> tuple[str, int]:
+    """A new, exclusive temporary file: a per-process random prefix and a counter, no uuid."""
+    while True:
+        path = f"{directory}/{_SPOOL_PREFIX}{os.getpid():x}-{next(_SPOOL_COUNTER)}.spool"
+        try:
+            return path, os.open(path, _CREATE_FLAGS, 0o600)
+        except FileExistsError:
+            continue
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import re
 import shutil
 import threading
@@ -47,6 +48,15 @@ class _SharedState:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.indexes: dict[str, rules.KeyIndex] = {}
+        self.dir_syncs: dict[str, files.DirSync] = {}
+
+    def dir_sync(self, directory: str) -> files.DirSync:
+        """The group-commit fsync of ``directory``, shared by every store on this root."""
+        sync = self.dir_syncs.get(directory)
+        if sync is None:
+            with self.lock:
+                sync = self.dir_syncs.setdefault(directory, files.DirSync(directory))
+        return sync
 
 
 _STATES: weakref.WeakValueDictionary[Path, _SharedState] = weakref.WeakValueDictionary()
@@ -71,6 +81,8 @@ class LocalObjectStore:
         self._buckets.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(exist_ok=True)
         self._state = _shared_state(self.root)
+        self._buckets_str = os.fspath(self._buckets)  # the put path uses strings, not pathlib
+        self._tmp_str = os.fspath(self._tmp)
         _remove_stale(self._tmp)
 
     @classmethod
@@ -148,18 +160,26 @@ class LocalObjectStore:
             raise
 
     def _put_whole(self, bucket: str, key: str, data: bytes, options: PutOptions) -> ObjectInfo:
-        spool = self._spool_for(bucket)
+        """A small object in one thread hop: no bucket check up front (the rename's ENOENT is
+        ``NoSuchBucket``), string paths, one grouped directory fsync. ``_install`` validates the
+        bucket name before it touches a path."""
+        spool = files.Spool(self._tmp_str)
         try:
             spool.write(data)
-            return self._commit_object(spool, bucket, key, options)
+            info = rules.new_object_info(
+                bucket, key, size=spool.size, etag=spool.etag, options=options
+            )
+            spool.seal(files.object_record(info))
+            self._install(spool.path, info)
         except BaseException:
             spool.discard()
             raise
+        return info
 
     def _spool_for(self, bucket: str) -> files.Spool:
         if not self._objects_dir(bucket).is_dir():
             raise errors.NoSuchBucket(BucketName=bucket)
-        return files.Spool(self._tmp)
+        return files.Spool(self._tmp_str)
 
     def _commit_object(
         self, spool: files.Spool, bucket: str, key: str, options: PutOptions
@@ -169,17 +189,23 @@ class LocalObjectStore:
         self._install(spool.path, info)
         return info
 
-    def _install(self, path: Path, info: ObjectInfo) -> None:
-        """Rename a sealed file into place; the index changes in the same critical section."""
-        target = self._object_path(info.bucket, info.key)
+    def _install(self, path: str, info: ObjectInfo) -> None:
+        """Rename a sealed file into place; the index changes in the same critical section.
+
+        Returns once the rename is durable: the directory's fsync is group-committed with the
+        other puts into the same bucket (one fsync begun after this rename serves them all).
+        """
+        rules.validate_bucket_name(info.bucket)
+        directory = f"{self._buckets_str}/{info.bucket}/objects"
+        target = f"{directory}/{hashlib.sha256(info.key.encode()).hexdigest()}"
         with self._state.lock:
             try:
-                path.replace(target)
+                os.replace(path, target)
             except FileNotFoundError:
                 raise errors.NoSuchBucket(BucketName=info.bucket) from None
             if (index := self._state.indexes.get(info.bucket)) is not None:
                 index.put(info)
-        files.fsync_dir(target.parent)
+        self._state.dir_sync(directory).sync()
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
         fd, info, _ = await asyncio.to_thread(self._open_object, bucket, key)
@@ -297,7 +323,7 @@ class LocalObjectStore:
 
     def _spool_for_part(self, bucket: str, key: str, upload_id: str) -> files.Spool:
         self._upload_record(bucket, key, upload_id)
-        return files.Spool(self._tmp)
+        return files.Spool(self._tmp_str)
 
     def _commit_part(
         self, spool: files.Spool, directory: Path, number: int, upload_id: str
@@ -305,7 +331,7 @@ class LocalObjectStore:
         part = PartInfo(number=number, size=spool.size, etag=spool.etag, last_modified=rules.now())
         spool.seal(files.part_record(part))
         try:
-            spool.path.replace(directory / f"{number:05d}")
+            os.replace(spool.path, directory / f"{number:05d}")
         except FileNotFoundError:
             raise errors.NoSuchUpload(UploadId=upload_id) from None
         files.fsync_dir(directory)
@@ -332,7 +358,7 @@ class LocalObjectStore:
         options = files.options_from_record(record["options"])
         directory = self._upload_dir(bucket, upload_id)
         chosen = rules.select_parts(requested, self._stored_parts(directory, requested))
-        spool = files.Spool(self._tmp)
+        spool = files.Spool(self._tmp_str)
         try:
             for part in chosen:
                 spool.append_file(directory / f"{part.number:05d}", part.size)

@@ -90,6 +90,11 @@ class Executor:
         )
         await self._fail(job, Status.EXPIRED, reason)
 
+    async def abandon(self, job: Invocation) -> None:
+        """Fail a claimed request whose endpoint was deleted before it ran."""
+        reason = f"Endpoint {job.endpoint_name} was deleted before this request could run."
+        await self._fail(job, Status.FAILED, reason)
+
     async def _run(self, job: Invocation, slot: Slot) -> None:
         if job.attempts == 1 and self._clock() >= job.expires_at:
             await self.expire(job)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,9 +84,12 @@ class InstanceManager:
         self._ensure_supervisor()
 
     async def undeploy(self, name: str) -> None:
+        """The endpoint is gone: stop its instances and fail what still waits for it, so that
+        callers find a failure object instead of waiting out their TTL."""
         deployment = self._deployments.pop(name.lower(), None)
         if deployment is not None:
             await self._stop(deployment)
+        await self._abandon_queued(name)
 
     async def scale(self, name: str, variant: str, instances: int) -> None:
         deployment = self._deployments.get(name.lower())
@@ -103,8 +107,20 @@ class InstanceManager:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
-        for name in list(self._deployments):
-            await self.undeploy(name)
+        # stopping the server is not deleting endpoints: their queued requests stay queued
+        while self._deployments:
+            await self._stop(self._deployments.popitem()[1])
+
+    async def _abandon_queued(self, name: str) -> None:
+        lease = self._settings.lease_seconds
+        while True:
+            now = time.time()
+            jobs = await self._queue.claim(name, self._worker_id, 100, lease, now)
+            if not jobs:
+                return
+            for job in jobs:
+                self._executor.leases.granted(job.job_id, now + lease)
+            await asyncio.gather(*(self._executor.abandon(job) for job in jobs))
 
     # --- synchronous invocations ------------------------------------------------------------
 
