@@ -23,8 +23,10 @@ class Wakeup:
         self._event.set()
 
     async def wait(self, timeout: float) -> None:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a concurrent cancellation
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
         # Every waiter woken by this ring has already been released, so clearing loses nothing.
         self._event.clear()
 

@@ -41,6 +41,7 @@ class EndpointDispatcher:
         self._clock = clock
         self._running: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def start(self) -> None:
         self._tasks = [
@@ -50,6 +51,7 @@ class EndpointDispatcher:
 
     async def stop(self) -> None:
         """Stop claiming; give running jobs back to the queue for another instance."""
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         running = list(self._running.values())
@@ -62,7 +64,7 @@ class EndpointDispatcher:
         return len(self._running)
 
     async def _claim_loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self._claim_once()
             except Exception:  # a backend hiccup must not end dispatching for good

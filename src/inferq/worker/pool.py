@@ -60,5 +60,8 @@ class InstancePool:
 
     async def wait_changed(self, timeout: float) -> None:
         self.changed.clear()
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+        # arrives as the event fires, and the dispatcher would never stop
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.changed.wait()
