@@ -58,11 +58,6 @@ class AsyncRequest:
     filename: str | None = None
 
 
-#: what ``submit`` returns: the queued invocation (its ``inference_id``, ``output_location`` and
-#: ``failure_location`` make the 202), handed back as is rather than copied per request
-Accepted = NewInvocation
-
-
 class InvocationService:
     def __init__(
         self,
@@ -78,8 +73,9 @@ class InvocationService:
         self._clock = clock
         self._cache: dict[str, tuple[float, EndpointStatus, EndpointSpec]] = {}
 
-    async def submit(self, request: AsyncRequest) -> Accepted:
-        """Queue the request durably and say where its result will appear."""
+    async def submit(self, request: AsyncRequest) -> NewInvocation:
+        """Queue the request durably; the queued invocation says where its result will appear
+        (``inference_id``, ``output_location``, ``failure_location``)."""
         spec = await self._async_endpoint(request.endpoint_name)
         job = self._new_invocation(request, spec)
         await self._queue.enqueue(job)

@@ -81,9 +81,8 @@ class EndpointDispatcher:
         if not jobs:
             await self._queue.wait(self._settings.poll_seconds)
             return
+        self._executor.claimed(jobs, now)
         for job in jobs:
-            # the database's expiry counts from the same ``now``, never later
-            self._executor.leases.granted(job.job_id, now + lease)
             self._launch(job)
 
     def _launch(self, job: Invocation) -> None:

@@ -90,6 +90,12 @@ class Executor:
         )
         await self._fail(job, Status.EXPIRED, reason)
 
+    def claimed(self, jobs: list[Invocation], now: float) -> None:
+        """Record leases just granted at ``now`` (the same ``now`` the claim was given, so the
+        expiry we believe never runs later than the database's)."""
+        for job in jobs:
+            self.leases.granted(job.job_id, now + self._settings.lease_seconds)
+
     async def abandon(self, job: Invocation) -> None:
         """Fail a claimed request whose endpoint was deleted before it ran."""
         reason = f"Endpoint {job.endpoint_name} was deleted before this request could run."

@@ -118,8 +118,7 @@ class InstanceManager:
             jobs = await self._queue.claim(name, self._worker_id, 100, lease, now)
             if not jobs:
                 return
-            for job in jobs:
-                self._executor.leases.granted(job.job_id, now + lease)
+            self._executor.claimed(jobs, now)
             await asyncio.gather(*(self._executor.abandon(job) for job in jobs))
 
     # --- synchronous invocations ------------------------------------------------------------

@@ -55,6 +55,5 @@ class Sweeper:
             )
             if not expired:
                 return
-            for job in expired:
-                self._executor.leases.granted(job.job_id, now + self._settings.lease_seconds)
+            self._executor.claimed(expired, now)
             await asyncio.gather(*(self._executor.expire(job) for job in expired))
