@@ -1,4 +1,5 @@
-"""4. Backlog scale: accept rate and claim latency with 0, 100k and 1M requests queued.
+"""4. Backlog scale: accept rate and claim latency with 0, 100k and 1M requests queued; the
+cleanup of finished requests' rows.
 
 Method. One data directory: ``inferq serve`` deploys the echo endpoint and scales it to 0
 instances, then stops. For each level the missing rows are inserted directly into its SQLite
@@ -10,7 +11,14 @@ accept rate is measured as in benchmark 1 (wrk on core 1, best of 16 and 64 conn
 empty queue is measured first and (full mode) again last, on a fresh directory; the reference
 is their mean, so that drift of the shared machine does not pass for a backlog effect.
 ``GET /metrics`` is timed where the server has it; else the row says it is pending. Retention:
-what happens to finished rows (counted in the same database).
+after the largest level, 200,000 more rows (quick: 10,000) are bulk-filled the same way and
+settled as ``finish`` settles them (Completed, ``finished_at`` set), beside the queued backlog;
+then ``SQLiteJobQueue.purge_finished`` is called through ``SQLiteState`` (``synchronous=FULL``)
+with the sweeper's batch size until none is left: rows deleted per second, the time of each
+statement (an accept committed beside one waits for it), and the database's bytes per finished
+request before and after, counted in pages in use (``PRAGMA page_count`` less
+``freelist_count``): SQLite keeps the pages it frees for new rows and does not shrink the file.
+The queued rows are checked to be all there afterwards.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +38,17 @@ from bench.record import Section, Target
 from bench.rig import ENDPOINT, BenchServer
 from bench.state_sqlite import bulk_fill
 from inferq.state.sqlite import SQLiteState
+from inferq.worker.sweeper import PURGE_BATCH
 
 ACCEPT_TARGET = Target(text=">= 80% of empty queue", min_ratio=0.8)
 SCRAPE_TARGET = Target(text="<= 50 ms", max_value=50.0)
+#: what ``finish`` writes, for every row after ``seq`` :after
+SETTLE = """
+UPDATE invocations
+SET status = 'Completed', attempts = 1, started_at = received_at,
+    finished_at = received_at + 0.01
+WHERE seq > :after
+"""
 
 
 def db_bytes(path: Path) -> int:
@@ -103,6 +120,62 @@ def fill(db: Path, rows: int) -> float:
     return (db_bytes(db) - before) / rows
 
 
+def pages(db: Path) -> tuple[int, int]:
+    """Bytes of the database's pages in use, and of its free pages (kept for reuse)."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
+        count, free, size = (
+            connection.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_count", "freelist_count", "page_size")
+        )
+    return (count - free) * size, free * size
+
+
+def fill_finished(db: Path, rows: int) -> None:
+    """``rows`` more requests, finished: queued by ``bulk_fill``, then settled."""
+    with closing(sqlite3.connect(db, isolation_level=None)) as connection:
+        last = connection.execute("SELECT coalesce(max(seq), 0) FROM invocations").fetchone()[0]
+    bulk_fill(db, rows, endpoints=1)
+    with closing(sqlite3.connect(db, isolation_level=None)) as connection:
+        connection.execute("PRAGMA synchronous = OFF")
+        connection.execute(SETTLE, {"after": last})
+
+
+async def purge_all(db: Path) -> tuple[int, list[float]]:
+    """Rows deleted by ``purge_finished`` until none is left, and each statement's seconds."""
+    state = await SQLiteState.open(db)
+    try:
+        purged, took = 0, []
+        while True:
+            started = time.perf_counter()
+            count = await state.queue.purge_finished(time.time(), PURGE_BATCH)
+            took.append(time.perf_counter() - started)
+            purged += count
+            if count < PURGE_BATCH:
+                return purged, took
+    finally:
+        await state.close()
+
+
+def retention(db: Path, rows: int) -> dict[str, Any]:
+    """Fill ``rows`` finished requests beside the queued ones, then purge them all."""
+    waiting, (base, _) = queued(db), pages(db)
+    fill_finished(db, rows)
+    filled, _ = pages(db)
+    purged, took = asyncio.run(purge_all(db))
+    (left, free), after = pages(db), queued(db)
+    if (purged, after) != (rows, waiting):
+        raise RuntimeError(f"purged {purged} of {rows} finished; {waiting} queued became {after}")
+    return {
+        "rows": rows,
+        "queued": waiting,
+        "seconds": took,
+        "bytes_before": (filled - base) / rows,
+        "bytes_after": (left - base) / rows,
+        "file_bytes": db_bytes(db),
+        "free_bytes": free,
+    }
+
+
 def run(ctx: Context) -> Section:
     section = Section(key="backlog", title="Backlog scale", method=__doc__ or "")
     data = ctx.scratch("backlog")
@@ -116,11 +189,13 @@ def run(ctx: Context) -> Section:
         if missing > 0:
             per_row = fill(db, missing)
         results.append({"queued": queued(db), **measure(ctx, data)})
+    cleanup = retention(db, 10_000 if ctx.quick else 200_000)
     if not ctx.quick:  # the machine drifts: measure the empty queue again, last, afresh
         again = ctx.scratch("backlog-empty")
         prepare(again)
         results.append({"queued": 0, "again": True, **measure(ctx, again)})
     report(section, results, per_row)
+    report_retention(section, cleanup)
     return section
 
 
@@ -151,9 +226,6 @@ def report(section: Section, results: list[dict[str, Any]], per_row: float | Non
         "B",
         note="bulk rows: inline body of benchmark 1's size or less",
     )
-    section.add("completed-request retention and cleanup", None, "",
-                note="pending: inferq keeps every finished row; it has no retention setting "
-                "or cleanup to measure yet")  # fmt: skip
     section.series = {
         "levels": [
             {"queued": r["queued"], "again": r.get("again", False), "accept": r["accept"].as_dict(),
@@ -164,3 +236,25 @@ def report(section: Section, results: list[dict[str, Any]], per_row: float | Non
         ],
         "bytes_per_row": per_row,
     }  # fmt: skip
+
+
+def report_retention(section: Section, cleanup: dict[str, Any]) -> None:
+    rows, waiting = cleanup["rows"], cleanup["queued"]
+    section.add("database bytes per finished request", cleanup["bytes_before"], "B",
+                note=f"{rows:,} bulk rows settled as Completed beside {waiting:,} queued; "
+                "pages in use")  # fmt: skip
+    took = cleanup["seconds"]
+    lat = stats.Latency.of_seconds(took)
+    section.add(f"finished rows deleted/s, {PURGE_BATCH} per statement",
+                rows / sum(took), "rows/s",
+                note=f"one statement p50 {lat.p50:.2f} ms, p99 {lat.p99:.2f} ms")  # fmt: skip
+    mb = 1e6
+    section.add("database bytes per finished request after cleanup", cleanup["bytes_after"], "B",
+                note=f"pages in use; the file stays {cleanup['file_bytes'] / mb:,.0f} MB: SQLite "
+                f"keeps the {cleanup['free_bytes'] / mb:,.0f} MB it freed for new rows, and new "
+                "requests fill the index pages these rows left part-empty")  # fmt: skip
+    section.series["retention"] = {
+        **{k: v for k, v in cleanup.items() if k != "seconds"},
+        "batch": PURGE_BATCH,
+        "statement_ms": stats.Latency.of_seconds(took).as_dict(),
+    }

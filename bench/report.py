@@ -11,7 +11,7 @@ from typing import Any
 from bench.record import Row, Section, Target
 
 UNITS = {"req/s": "{:,.0f} req/s", "ms": "{:.2f} ms", "MB/s": "{:,.0f} MB/s", "MB": "{:.1f} MB",
-         "B": "{:,.0f} B"}  # fmt: skip
+         "B": "{:,.0f} B", "rows/s": "{:,.0f} rows/s"}  # fmt: skip
 MARKS = {True: "met", False: "**missed**", None: ""}
 
 

@@ -31,6 +31,9 @@ class WorkerSettings:
     max_attempts: int = 3
     #: seconds to wait for a model instance's first healthy /ping
     startup_timeout_seconds: float = 600.0
+    #: seconds a finished request's queue row is kept; the sweeper deletes older ones (the result
+    #: objects stay in the store). A value <= 0 keeps every row forever.
+    retention_seconds: float = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -283,6 +283,57 @@ async def test_claim_expired_respects_limit_and_skips_running_jobs(state: State)
     assert len(await state.queue.claim_expired("reaper", 5, LEASE, T0 + 5)) == 1
 
 
+# -- retention: purge_finished ------------------------------------------------------------------
+
+
+async def settled(state: State, status: Status, at: float) -> Invocation:
+    """A new job of endpoint "done", run by w1 and finished as ``status`` at ``at``."""
+    await state.queue.enqueue(new_job(endpoint_name="done"))
+    [job] = await state.queue.claim("done", "w1", 1, LEASE, T0)
+    assert await state.queue.finish(job.job_id, "w1", status, None, at)
+    finished = await state.queue.get(job.job_id)
+    assert finished is not None
+    return finished
+
+
+async def test_purge_finished_deletes_only_final_jobs_finished_before_the_cutoff(
+    state: State,
+) -> None:
+    old = [
+        await settled(state, status, T0 + n)
+        for n, status in enumerate((Status.COMPLETED, Status.FAILED, Status.EXPIRED))
+    ]
+    recent = await settled(state, Status.COMPLETED, T0 + 10)
+    waiting = new_job(received_at=T0 - 10_000, request_ttl_seconds=60)
+    await enqueue_all(state, new_job(received_at=T0 - 10_000), waiting)
+    running = await claim_one(state, now=T0 - 5_000)
+
+    assert await state.queue.purge_finished(T0 + 10, 100) == 3
+
+    for job in old:
+        assert await state.queue.get(job.job_id) is None
+    assert await state.queue.get(recent.job_id) == recent
+    assert await state.queue.get(running.job_id) == running
+    assert await state.queue.get(waiting.job_id) == queued(waiting)
+    assert await state.queue.purge_finished(T0 + 10, 100) == 0
+    assert await state.queue.stats("my-endpoint") == QueueStats(
+        queued=1, running=1, oldest_received_at=T0 - 10_000
+    )
+
+
+async def test_purge_finished_takes_the_oldest_first_up_to_the_limit(state: State) -> None:
+    offsets = (3, 1, 4, 2, 2, 5)  # two finish in the same instant: enqueue order breaks the tie
+    jobs = [await settled(state, Status.COMPLETED, T0 + n) for n in offsets]
+    by_age = [jobs[1], jobs[3], jobs[4], jobs[0], jobs[2], jobs[5]]
+
+    assert await state.queue.purge_finished(T0 + 100, 0) == 0
+    for start, count in ((0, 2), (2, 2), (4, 2)):
+        assert await state.queue.purge_finished(T0 + 100, 2) == count
+        left = [job for job in by_age if await state.queue.get(job.job_id) is not None]
+        assert left == by_age[start + count :]
+    assert await state.queue.purge_finished(T0 + 100, 2) == 0
+
+
 # -- stats and wait -----------------------------------------------------------------------------
 
 

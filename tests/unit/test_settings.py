@@ -13,6 +13,7 @@ def test_defaults_put_state_and_objects_in_the_data_directory(tmp_path: Path) ->
     assert settings.resolved_state_url == f"sqlite:///{tmp_path / 'state.db'}"
     assert settings.resolved_storage_url == f"file://{tmp_path / 'objects'}"
     assert (settings.port, settings.demo, settings.worker.max_attempts) == (8080, False, 3)
+    assert settings.worker.retention_seconds == 7 * 24 * 3600
 
 
 def test_environment_twins_of_every_part() -> None:
@@ -26,6 +27,7 @@ def test_environment_twins_of_every_part() -> None:
             "INFERQ_SECRET_ACCESS_KEY": "s3cr3t",
             "INFERQ_WORKER_LEASE_SECONDS": "12.5",
             "INFERQ_WORKER_MAX_ATTEMPTS": "5",
+            "INFERQ_WORKER_RETENTION_SECONDS": "0",
         }
     )
 
@@ -40,6 +42,7 @@ def test_environment_twins_of_every_part() -> None:
         "s3cr3t",
     )
     assert (settings.worker.lease_seconds, settings.worker.max_attempts) == (12.5, 5)
+    assert settings.worker.retention_seconds == 0
 
 
 def test_flags_win_over_the_environment_and_none_means_unset() -> None:

@@ -104,6 +104,25 @@ async def test_a_database_from_a_newer_version_is_refused(db_path: Path) -> None
         await SQLiteState.open(db_path)
 
 
+async def test_a_database_of_an_older_version_is_brought_up_to_date(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = sql.migrations()[:1]
+    with monkeypatch.context() as patch:
+        patch.setattr(sql, "migrations", lambda: first)
+        old = await SQLiteState.open(db_path)
+        await old.queue.enqueue(new_job())
+        [job] = await old.queue.claim("ep", "w", 1, 30, T0)
+        await old.queue.finish(job.job_id, "w", Status.COMPLETED, None, T0 + 1)
+        await old.close()
+
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as connection:
+        assert migrate(connection) == [m.version for m in sql.migrations()[1:]]
+    state = await SQLiteState.open(db_path)
+    assert await state.queue.purge_finished(T0 + 2, 10) == 1
+    await state.close()
+
+
 def test_migrations_are_numbered_without_gaps() -> None:
     versions = [migration.version for migration in sql.migrations()]
     assert versions == list(range(1, len(versions) + 1))
@@ -118,13 +137,20 @@ def test_statements_split_scripts_and_reject_unterminated_ones() -> None:
 
 # -- the query plans that keep a big queue fast -------------------------------------------------
 
-INDEXED_QUERIES = ["claim", "claim_expired", "requeue_expired_leases", "queue_stats", "finish"]
+INDEXED_QUERIES = [
+    "claim",
+    "claim_expired",
+    "requeue_expired_leases",
+    "queue_stats",
+    "finish",
+    "purge_finished",
+]
 
 
 @pytest.mark.parametrize("name", INDEXED_QUERIES)
 async def test_queue_queries_seek_indexes(state: SQLiteState, name: str) -> None:
     params = {"endpoint_key": "ep", "worker": "w", "limit": 1, "lease_expires_at": T0}
-    params |= {"now": T0, "job_id": "j", "status": "Completed", "reason": None}
+    params |= {"now": T0, "job_id": "j", "status": "Completed", "reason": None, "before": T0}
     explain = f"EXPLAIN QUERY PLAN {sql.query(name)}"
     plan = await state.database.read(
         lambda connection: [row[3] for row in connection.execute(explain, params)]

@@ -1,7 +1,9 @@
-"""Sweeper: expiring requests nobody ran within their TTL, and recovering dead workers' leases."""
+"""Sweeper: expiring requests nobody ran within their TTL, recovering dead workers' leases, and
+deleting the rows of requests finished longer ago than the retention."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -9,7 +11,7 @@ import aiohttp
 import pytest
 from tests.helpers.worker import LEASE, T0, Clock, claimed, new_job, stored
 
-from inferq.domain.invocations import Status
+from inferq.domain.invocations import NewInvocation, Status
 from inferq.settings import WorkerSettings
 from inferq.state.memory import MemoryJobQueue
 from inferq.storage.memory import MemoryObjectStore
@@ -18,6 +20,8 @@ from inferq.worker.execute import Executor
 from inferq.worker.inputs import InputReader
 from inferq.worker.sweeper import Sweeper
 
+RETENTION = 3600.0
+
 
 @dataclass
 class World:
@@ -25,13 +29,14 @@ class World:
     store: MemoryObjectStore
     clock: Clock
     sweeper: Sweeper
+    executor: Executor
 
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
     """No model instance anywhere: what the sweeper does needs none."""
     queue, store, clock = MemoryJobQueue(), MemoryObjectStore(), Clock()
-    settings = WorkerSettings(lease_seconds=LEASE)
+    settings = WorkerSettings(lease_seconds=LEASE, retention_seconds=RETENTION)
     async with aiohttp.ClientSession() as session:
         executor = Executor(
             queue,
@@ -43,7 +48,7 @@ async def world() -> AsyncIterator[World]:
             clock=clock,
         )
         sweeps = Sweeper(queue, executor, worker_id="sweeper", settings=settings, clock=clock)
-        yield World(queue, store, clock, sweeps)
+        yield World(queue, store, clock, sweeps, executor)
 
 
 async def test_requests_queued_past_their_ttl_are_expired_with_a_reason(world: World) -> None:
@@ -113,3 +118,87 @@ async def test_a_request_that_already_ran_is_not_expired_by_its_ttl(world: World
 
     back = await world.queue.get(job.job_id)
     assert back is not None and back.status is Status.QUEUED
+
+
+# -- retention ----------------------------------------------------------------------------------
+
+
+async def finished(world: World, at: float, status: Status = Status.COMPLETED) -> NewInvocation:
+    """A new job, run by w1 and settled as ``status`` at ``at``."""
+    job = new_job()
+    await claimed(world.queue, job, now=at)
+    assert await world.queue.finish(job.job_id, "w1", status, None, at)
+    return job
+
+
+async def test_rows_finished_longer_ago_than_the_retention_go_and_results_stay(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    late = new_job(request_ttl_seconds=60)
+    waiting = new_job(endpoint_name="other", request_ttl_seconds=21600)
+    for job in (late, waiting):
+        await world.queue.enqueue(job)
+    world.clock.advance(61)
+    await world.sweeper.sweep()  # expires ``late``: its failure object is written
+    done = await finished(world, world.clock())
+
+    world.clock.advance(RETENTION)
+    await world.sweeper.sweep()
+    assert await world.queue.get(late.job_id) is not None  # exactly the retention old: kept
+
+    world.clock.advance(sweeper.PURGE_INTERVAL_SECONDS)
+    with caplog.at_level(logging.INFO, logger="inferq.worker"):
+        await world.sweeper.sweep()
+
+    assert await world.queue.get(late.job_id) is None
+    assert await world.queue.get(done.job_id) is None
+    assert stored(world.store, late.failure_location) is not None
+    still = await world.queue.get(waiting.job_id)
+    assert still is not None and still.status is Status.QUEUED
+    [record] = [r for r in caplog.records if r.message == "finished_purged"]
+    assert record.__dict__["count"] == 2
+
+
+async def test_retention_runs_at_most_once_per_interval(world: World) -> None:
+    old = T0 - RETENTION - 1
+    first = await finished(world, old)
+    await world.sweeper.sweep()
+    assert await world.queue.get(first.job_id) is None
+
+    second = await finished(world, old, Status.FAILED)
+    world.clock.advance(sweeper.PURGE_INTERVAL_SECONDS - 1)
+    await world.sweeper.sweep()
+    assert await world.queue.get(second.job_id) is not None
+
+    world.clock.advance(1)
+    await world.sweeper.sweep()
+    assert await world.queue.get(second.job_id) is None
+
+
+async def test_a_backlog_of_old_rows_goes_in_batches_over_the_next_sweeps(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sweeper, "PURGE_BATCH", 3)
+    monkeypatch.setattr(sweeper, "PURGE_BATCHES_PER_SWEEP", 2)
+    for n in range(10):
+        await finished(world, T0 - RETENTION - 100 + n)
+
+    left = []
+    for _ in range(3):  # no time passes: a sweep that used its whole budget leaves the rest due
+        await world.sweeper.sweep()
+        left.append(len(world.queue.jobs))
+
+    assert left == [4, 0, 0]
+
+
+@pytest.mark.parametrize("retention", [0.0, -1.0])
+async def test_a_retention_of_zero_or_less_keeps_every_row(world: World, retention: float) -> None:
+    settings = WorkerSettings(lease_seconds=LEASE, retention_seconds=retention)
+    keeper = Sweeper(
+        world.queue, world.executor, worker_id="sweeper", settings=settings, clock=world.clock
+    )
+    job = await finished(world, T0 - 10 * 365 * 86400.0)
+
+    await keeper.sweep()
+
+    assert await world.queue.get(job.job_id) is not None

@@ -91,6 +91,18 @@ class MemoryJobQueue:
             self._wakeup.ring()
         return len(expired)
 
+    async def purge_finished(self, before: float, limit: int) -> int:
+        done = {
+            job.job_id: job.finished_at
+            for job in self._jobs.values()
+            if job.status.is_final and job.finished_at is not None and job.finished_at < before
+        }
+        # sorted() is stable: equal finish times go in enqueue order, as SQLite's seq does
+        oldest = sorted(done, key=done.__getitem__)[: max(limit, 0)]
+        for job_id in oldest:
+            del self._jobs[job_id]
+        return len(oldest)
+
     async def get(self, job_id: str) -> Invocation | None:
         return self._jobs.get(job_id)
 

@@ -73,6 +73,16 @@ UPDATE invocations
 SET status = 'Queued', lease_owner = NULL, lease_expires_at = NULL, started_at = NULL
 WHERE lease_expires_at <= :now AND status = 'InProgress';
 
+-- purge_finished --
+-- Delete the oldest finished invocations, up to a batch: a seek on invocations_finished_age.
+DELETE FROM invocations
+WHERE seq IN (
+    SELECT seq FROM invocations
+    WHERE finished_at < :before AND status IN ('Completed', 'Failed', 'Expired')
+    ORDER BY finished_at, seq
+    LIMIT :limit
+);
+
 -- get_invocation --
 SELECT * FROM invocations WHERE job_id = :job_id;
 

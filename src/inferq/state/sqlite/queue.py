@@ -66,6 +66,12 @@ class SQLiteJobQueue:
             self._wakeup.ring()
         return requeued
 
+    async def purge_finished(self, before: float, limit: int) -> int:
+        if limit <= 0:  # SQLite reads a negative LIMIT as "no limit"
+            return 0
+        params = {"before": before, "limit": limit}
+        return await self._database.write(changes("purge_finished", params))
+
     async def get(self, job_id: str) -> Invocation | None:
         row = await self._database.read(fetch_one("get_invocation", {"job_id": job_id}))
         return None if row is None else _invocation(row)

@@ -1,7 +1,8 @@
 -- The full current schema of a sqlite:// state database. Reference only: databases are built
 -- by applying migrations/ in order, and a test checks that the result equals this file.
 
--- The queue: one row per accepted invocation, kept after it finishes.
+-- The queue: one row per accepted invocation, kept after it finishes until the retention purge
+-- (the worker's retention_seconds) deletes it.
 CREATE TABLE invocations (
     -- insertion order: breaks ties between invocations received in the same instant
     seq INTEGER PRIMARY KEY,
@@ -33,7 +34,7 @@ CREATE TABLE invocations (
     failure_reason TEXT
 );
 
--- Partial indexes hold only live rows, so finished history does not slow the queue down. The
+-- The queue's partial indexes hold only live rows, so finished history does not slow it. The
 -- *_age indexes repeat status in their key, because SQLite reads a partial index's condition
 -- from the table unless the index holds the column: with it, stats counts from the index alone.
 -- claim: the next queued invocations of an endpoint
@@ -51,6 +52,10 @@ CREATE INDEX invocations_lease_expiry
 -- stats: running invocations of an endpoint, and the oldest of them
 CREATE INDEX invocations_running_age
     ON invocations (endpoint_key, received_at, status) WHERE status = 'InProgress';
+-- purge_finished: the oldest finished invocations. Partial on the final statuses, so enqueue
+-- and claim never touch it (only finish writes into it).
+CREATE INDEX invocations_finished_age
+    ON invocations (finished_at) WHERE status IN ('Completed', 'Failed', 'Expired');
 
 -- The catalog: models, endpoint configs and endpoints, each a JSON document.
 CREATE TABLE resources (
