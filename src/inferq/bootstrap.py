@@ -30,6 +30,7 @@ from inferq.api.runtime import RuntimeApi
 from inferq.api.s3 import S3Api
 from inferq.auth.credentials import load_or_create
 from inferq.auth.middleware import SigV4Middleware
+from inferq.runners.calls import Calls
 from inferq.services.endpoints import EndpointService
 from inferq.services.invocations import InvocationService
 from inferq.settings import Settings
@@ -81,8 +82,10 @@ async def running(settings: Settings) -> AsyncIterator[Running]:
         me = worker_id()
         inputs = InputReader(store, session)
         stack.push_async_callback(inputs.close)
+        calls = Calls()
+        stack.callback(calls.close)
         executor = Executor(
-            state.queue, store, session, inputs=inputs, worker_id=me, settings=settings.worker
+            state.queue, store, calls, inputs=inputs, worker_id=me, settings=settings.worker
         )
         instances = InstanceManager(
             queue=state.queue,
@@ -107,7 +110,7 @@ async def running(settings: Settings) -> AsyncIterator[Running]:
         invocations = InvocationService(state.queue, endpoints, account_id=settings.account_id)
         gateway = Gateway(
             runtime_api=RuntimeApi(
-                invocations, instances.pool_for, session, account_id=settings.account_id
+                invocations, instances.pool_for, calls, account_id=settings.account_id
             ),
             control_api=ControlApi(endpoints),
             s3_api=S3Api(store),

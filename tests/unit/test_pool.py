@@ -9,6 +9,7 @@ from tests.helpers.web import serving
 from tests.helpers.worker import ENDPOINT, Clock, FakeInstance, StubModel, new_job
 
 from inferq.domain.invocations import Invocation, Status
+from inferq.runners.calls import Calls
 from inferq.settings import WorkerSettings
 from inferq.state.memory import MemoryJobQueue
 from inferq.storage.memory import MemoryObjectStore
@@ -95,7 +96,7 @@ async def test_the_dispatcher_never_sends_an_instance_more_than_its_capacity() -
         executor = Executor(
             queue,
             store,
-            session,
+            Calls(),
             inputs=InputReader(store, session),
             worker_id="w1",
             settings=settings,
@@ -142,7 +143,7 @@ async def test_the_dispatcher_outlives_a_failed_claim() -> None:
         executor = Executor(
             queue,
             store,
-            session,
+            Calls(),
             inputs=InputReader(store, session),
             worker_id="w1",
             settings=settings,

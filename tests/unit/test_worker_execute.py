@@ -25,6 +25,7 @@ from tests.helpers.worker import (
 
 from inferq.domain.invocations import Invocation, NewInvocation, Status
 from inferq.errors import StorageError
+from inferq.runners.calls import Calls
 from inferq.settings import WorkerSettings
 from inferq.state.memory import MemoryJobQueue
 from inferq.storage.base import ObjectInfo, PutOptions
@@ -61,7 +62,7 @@ async def world_with(store: MemoryObjectStore) -> AsyncIterator[World]:
         executor = Executor(
             queue,
             store,
-            session,
+            Calls(),
             inputs=InputReader(store, session),
             worker_id="w1",
             settings=SETTINGS,
@@ -234,7 +235,7 @@ async def test_an_instance_fault_gives_the_request_back_until_max_attempts(world
         settled = await world.run(job, slot=dead_slot())
         assert (settled.status, settled.attempts) == (Status.QUEUED, attempt)
         assert settled.lease_owner is None
-        assert "ClientConnectorError" in (settled.failure_reason or "")
+        assert "CallFailed: cannot connect to" in (settled.failure_reason or "")
     settled = await world.run(job, slot=dead_slot())
 
     assert (settled.status, settled.attempts) == (Status.FAILED, 3)

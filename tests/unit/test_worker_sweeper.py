@@ -12,6 +12,7 @@ import pytest
 from tests.helpers.worker import LEASE, T0, Clock, claimed, new_job, stored
 
 from inferq.domain.invocations import NewInvocation, Status
+from inferq.runners.calls import Calls
 from inferq.settings import WorkerSettings
 from inferq.state.memory import MemoryJobQueue
 from inferq.storage.memory import MemoryObjectStore
@@ -41,7 +42,7 @@ async def world() -> AsyncIterator[World]:
         executor = Executor(
             queue,
             store,
-            session,
+            Calls(),
             inputs=InputReader(store, session),
             worker_id="sweeper",
             settings=settings,

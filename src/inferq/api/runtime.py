@@ -13,13 +13,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
-import aiohttp
-
 from inferq import errors
 from inferq.api import asgi
 from inferq.aws import errors as aws_errors
 from inferq.aws import validate
 from inferq.aws._shapes import runtime as shapes
+from inferq.runners.calls import Calls
 from inferq.services.invocations import AsyncRequest, InvocationService
 from inferq.worker import realtime
 from inferq.worker.pool import InstancePool
@@ -56,13 +55,13 @@ class RuntimeApi:
         self,
         invocations: InvocationService,
         pools: Callable[[str], InstancePool | None],
-        session: aiohttp.ClientSession,
+        calls: Calls,
         *,
         account_id: str,
     ) -> None:
         self._invocations = invocations
         self._pools = pools
-        self._session = session
+        self._calls = calls
         self._account_id = account_id
 
     async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
@@ -123,7 +122,7 @@ class RuntimeApi:
             raise _too_large("body", REALTIME_BODY_LIMIT) from None
         validate.validate_input("runtime", "InvokeEndpoint", params, aws_errors.ValidationError)
         pool = await self._realtime_pool(name)
-        answer = await realtime.invoke(pool, self._session, params["Body"], raw_headers)
+        answer = await realtime.invoke(pool, self._calls, params["Body"], raw_headers)
         if not 200 <= answer.status < 300:
             raise _model_error(answer, name)
         headers = [

@@ -20,6 +20,7 @@ import aiohttp
 from inferq.aws import errors as aws_errors
 from inferq.domain.invocations import Invocation, Status
 from inferq.domain.locations import S3Location
+from inferq.runners.calls import Calls
 from inferq.settings import WorkerSettings
 from inferq.state.base import JobQueue
 from inferq.storage.base import ObjectStore, PutOptions
@@ -47,7 +48,7 @@ class Executor:
         self,
         queue: JobQueue,
         store: ObjectStore,
-        session: aiohttp.ClientSession,
+        calls: Calls,
         *,
         inputs: InputReader,
         worker_id: str,
@@ -56,7 +57,7 @@ class Executor:
     ) -> None:
         self._queue = queue
         self._store = store
-        self._session = session
+        self._calls = calls
         self._inputs = inputs
         self._worker_id = worker_id
         self._settings = settings
@@ -115,6 +116,7 @@ class Executor:
         except TimeoutError:
             if attempt.verdict is None:  # not if it struck after the result was published
                 attempt.verdict = await self._failed(job, _timeout_reason(job))
+        # ConnectionError: the call (CallFailed); aiohttp: an external input read while sent
         except (aiohttp.ClientError, ConnectionError) as exc:
             attempt.verdict = await self._instance_fault(job, exc)
         # settled outside the invocation timeout: a result once published stays the result
@@ -130,16 +132,15 @@ class Executor:
 
     async def _call(self, job: Invocation, slot: Slot, payload: Payload, attempt: _Attempt) -> None:
         headers = _model_headers(job, payload)
-        url = slot.instance.url + "/invocations"
-        async with self._session.post(url, data=payload.body, headers=headers) as response:
-            content_type = response.headers.get("Content-Type", "application/octet-stream")
-            chunks = response.content.iter_chunked(CHUNK)
-            if 200 <= response.status < 300:
+        url = slot.instance.url
+        body, length = payload.body, payload.length
+        async with self._calls.post(url, "/invocations", headers, body, length=length) as answer:
+            content_type = answer.headers.get("content-type", "application/octet-stream")
+            chunks = answer.chunks()
+            if 200 <= answer.status < 300:
                 attempt.verdict = await self._succeeded(job, chunks, content_type)
             else:
-                attempt.verdict = await self._model_error(
-                    job, response.status, chunks, content_type
-                )
+                attempt.verdict = await self._model_error(job, answer.status, chunks, content_type)
 
     async def _succeeded(
         self, job: Invocation, chunks: AsyncIterator[bytes], ctype: str
@@ -236,10 +237,7 @@ class Executor:
 
 
 def _model_headers(job: Invocation, payload: Payload) -> dict[str, str]:
-    headers = {
-        "Content-Length": str(payload.length),
-        "X-Amzn-SageMaker-Inference-Id": job.inference_id,
-    }
+    headers: dict[str, str] = {"X-Amzn-SageMaker-Inference-Id": job.inference_id}
     if payload.content_type:
         headers["Content-Type"] = payload.content_type
     if job.accept:

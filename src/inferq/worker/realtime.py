@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-import aiohttp
-
 from inferq import errors
+from inferq.runners.calls import CallFailed, Calls
 from inferq.worker.pool import InstancePool
 
 #: SageMaker gives a real-time container 60 seconds to answer
@@ -39,29 +38,29 @@ class ModelAnswer:
 
 
 async def invoke(
-    pool: InstancePool, session: aiohttp.ClientSession, body: bytes, headers: dict[str, str]
+    pool: InstancePool, calls: Calls, body: bytes, headers: dict[str, str]
 ) -> ModelAnswer:
     """Call the least busy instance; raise ``InvocationTimeout`` or ``NoCapacity``."""
     slot = pool.acquire()
     if slot is None:
         raise NoCapacity
     try:
-        url = slot.instance.url + "/invocations"
+        url = slot.instance.url
         forwarded = {k: v for k, v in headers.items() if k in FORWARDED_HEADERS}
         async with asyncio.timeout(REALTIME_TIMEOUT_SECONDS):
-            async with session.post(url, data=body, headers=forwarded) as response:
+            async with calls.post(url, "/invocations", forwarded, body) as answer:
                 return ModelAnswer(
-                    status=response.status,
-                    body=await response.read(),
-                    content_type=response.headers.get("Content-Type", "application/json"),
+                    status=answer.status,
+                    body=await answer.read(),
+                    content_type=answer.headers.get("content-type", "application/json"),
                     variant=slot.variant,
-                    custom_attributes=response.headers.get("X-Amzn-SageMaker-Custom-Attributes"),
+                    custom_attributes=answer.headers.get("x-amzn-sagemaker-custom-attributes"),
                 )
     except TimeoutError:
         raise errors.InvocationTimeout(
             "Your invocation timed out while waiting for a response from container primary."
         ) from None
-    except aiohttp.ClientError as exc:
+    except CallFailed as exc:
         raise NoCapacity(f"The model instance could not be reached: {exc}") from exc
     finally:
         pool.release(slot)
