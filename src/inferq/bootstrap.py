@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 import os
+import resource
 import signal
 import socket
 import uuid
@@ -138,6 +139,7 @@ async def running(settings: Settings) -> AsyncIterator[Running]:
 
 async def serve(settings: Settings) -> None:
     """Serve until interrupted (SIGINT/SIGTERM), then stop everything cleanly."""
+    raise_open_file_limit()
     async with running(settings) as server:
         config = uvicorn.Config(
             server.app,
@@ -162,6 +164,23 @@ async def serve(settings: Settings) -> None:
                 await _deploy_demo(server)
             _tune_gc()
         await serving
+
+
+#: the most open files that ``serve`` asks for, whatever the hard limit
+OPEN_FILES_CAP = 65_536
+
+
+def raise_open_file_limit(cap: int = OPEN_FILES_CAP) -> None:
+    """Raise the soft limit on open files to the hard one (at most ``cap``), as servers do:
+    every connection, spool, object being read and model instance holds descriptors, and the
+    common default soft limit (1,024) is soon reached under load."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = cap if hard == resource.RLIM_INFINITY else min(hard, cap)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):  # e.g. macOS caps it below the hard limit
+            log.warning("open_file_limit_kept", extra={"soft": soft, "wanted": wanted})
 
 
 #: collector thresholds while serving: every request allocates many short-lived containers,

@@ -452,6 +452,85 @@ async def test_unknown_uploads(store: ObjectStore) -> None:
     assert await all_keys(store) == []
 
 
+async def completed(store: ObjectStore, key: str, *parts: bytes) -> str:
+    upload_id, etags = await upload(store, key, *parts)
+    info = await store.complete_multipart(BUCKET, key, upload_id, list(enumerate(etags, 1)))
+    return info.etag
+
+
+def four_parts() -> list[bytes]:
+    return [os.urandom(5 * MiB), os.urandom(5 * MiB + 1), os.urandom(5 * MiB), b"tail!!!"]
+
+
+def multipart_etag(parts: list[bytes]) -> str:
+    digests = b"".join(hashlib.md5(part).digest() for part in parts)
+    return f'"{hashlib.md5(digests).hexdigest()}-{len(parts)}"'
+
+
+async def test_multipart_object_reads_whole_and_in_ranges(store: ObjectStore) -> None:
+    parts = four_parts()
+    data = b"".join(parts)
+    etag = await completed(store, "mp", *parts)
+    assert etag == multipart_etag(parts)
+    head = await store.head_object(BUCKET, "mp")
+    assert (head.etag, head.size, head.content_type) == (etag, len(data), "a/b")
+    assert (await store.list_objects(BUCKET)).objects == [head]
+    assert await read(store, "mp") == data
+    first, second, third = (sum(map(len, parts[:n])) for n in (1, 2, 3))  # where parts begin
+    ranges = [
+        (0, 0),  # the first byte
+        (len(data) - 1, None),  # the last byte
+        (len(data) - 1, len(data) + 100),
+        (first - 1, first),  # across one boundary
+        (first - 10, second + 10),  # over three parts
+        (0, len(data) - 1),
+        (first, second - 1),  # exactly one part
+        (third, None),  # the short last part
+        (len(data) - 12, None),  # a suffix over the last two parts
+        (MiB - 3, 2 * MiB + 4),  # across read chunks inside one part
+    ]
+    for start, end in ranges:
+        stop = None if end is None else end + 1
+        assert await read(store, "mp", start, end) == data[start:stop], (start, end)
+    with pytest.raises(errors.InvalidRange):
+        await store.get_object(BUCKET, "mp", len(data))
+
+
+async def test_multipart_object_overwritten_and_deleted(store: ObjectStore) -> None:
+    await completed(store, "k", *four_parts())
+    await put(store, "k", b"simple")
+    assert await read(store, "k") == b"simple"
+    parts = four_parts()
+    await completed(store, "k", *parts)
+    assert await read(store, "k") == b"".join(parts)
+    parts = [os.urandom(5 * MiB), b"end"]
+    etag = await completed(store, "k", *parts)
+    assert await read(store, "k") == b"".join(parts)
+    assert (await store.head_object(BUCKET, "k")).etag == etag
+    await store.delete_object(BUCKET, "k")
+    with pytest.raises(errors.NoSuchKey):
+        await store.get_object(BUCKET, "k")
+    assert await all_keys(store) == []
+    await store.delete_bucket(BUCKET)
+
+
+async def test_copy_of_a_multipart_object(store: ObjectStore) -> None:
+    await store.create_bucket("other-bucket")
+    parts = four_parts()
+    data = b"".join(parts)
+    await completed(store, "src", *parts)
+    copied = await store.copy_object(BUCKET, "src", "other-bucket", "dst", None)
+    # as S3's CopyObject: a copy made in one request has the MD5 of its bytes as its ETag
+    assert (copied.etag, copied.size, copied.content_type) == (
+        f'"{hashlib.md5(data).hexdigest()}"',
+        len(data),
+        "a/b",
+    )
+    await store.delete_object(BUCKET, "src")
+    _, body = await store.get_object("other-bucket", "dst")
+    assert b"".join([c async for c in body]) == data
+
+
 # --- backend specifics -------------------------------------------------------------------------
 
 

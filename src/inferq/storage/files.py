@@ -5,7 +5,9 @@ An object (or part) file is its content followed by a JSON record and a fixed fo
     <content bytes> <record JSON> <record length: u64 big-endian> <magic: 8 bytes>
 
 Content and metadata therefore change together in one ``os.replace``: a reader opens either the
-old file or the new one, and an open descriptor keeps reading the version it opened.
+old file or the new one, and an open descriptor keeps reading the version it opened. The file of
+a composite object (a completed multipart upload) has no content: its record names the part
+files that hold it (see ``inferq.storage.composites``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import json
 import os
 import struct
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from datetime import datetime
@@ -32,6 +34,8 @@ from inferq.storage.base import Body, ObjectInfo, PartInfo, PutOptions
 _MAGIC = b"iqobj\x00v1"
 _FOOTER = struct.Struct(">Q8s")
 _NO_COPY_OFFLOAD = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}
+#: record fields of a composite object (see ``inferq.storage.composites``)
+LAYOUT_FIELDS = ("composite", "parts")
 
 Record = dict[str, Any]
 
@@ -134,41 +138,109 @@ async def _blocks(body: Body) -> AsyncIterator[bytes]:
         yield b"".join(chunks)
 
 
-class FileBody:
-    """Streams bytes ``start..stop-1`` of an open object file, 1 MiB per read in a thread.
+#: a stretch of a file to stream: an open descriptor, or the name of a file to open (relative to
+#: the body's directory) once the stream reaches it; first byte; byte after the last
+Span = tuple[int | str, int, int]
 
-    The descriptor is closed when the stream ends, on ``aclose`` and, as a last resort, when the
-    body is collected without having been read.
+
+class FileBody:
+    """Streams spans of files in order, 1 MiB per read in a thread.
+
+    One span is a plain object; a composite object (a completed multipart upload) is one span
+    per part it covers, each opened only once the stream reaches it, so a read holds one part
+    open at a time, however many parts it covers. Each descriptor is closed when its span is
+    done, and every one left when the stream ends, on ``aclose`` and, as a last resort, when the
+    body is collected unfinished. ``release`` (blocking: it may take a lock and remove files) is
+    then called once, never on the event loop's thread.
     """
 
-    def __init__(self, fd: int, start: int, stop: int) -> None:
-        self._fd, self._position, self._stop = fd, start, stop
+    def __init__(
+        self, spans: list[Span], *, directory: int = -1, release: Callable[[], None] | None = None
+    ) -> None:
+        self._spans = spans[::-1]  # popped from the end
+        self._directory, self._release = directory, release
+        self._fd, self._position, self._stop = -1, 0, 0
+        # a read left running by a cancelled consumer may meet its aclose: one at a time, and
+        # release called once
+        self._lock = threading.RLock()
 
     def __aiter__(self) -> FileBody:
         return self
 
     async def __anext__(self) -> bytes:
-        if self._position >= self._stop or self._fd < 0:
-            self._close()
+        if self._position >= self._stop and not self._spans and self._release is None:
+            self._close_files()  # a plain object's end costs no thread hop
             raise StopAsyncIteration
-        size = min(rules.CHUNK_SIZE, self._stop - self._position)
-        data = await asyncio.to_thread(os.pread, self._fd, size, self._position)
+        data = await asyncio.to_thread(self._read)
         if not data:
-            self._close()
-            raise StorageError("object file is shorter than its record says")
+            raise StopAsyncIteration
         self._position += len(data)
         return data
 
-    async def aclose(self) -> None:
-        self._close()
+    def _read(self) -> bytes:
+        """The next chunk, opening the next span's file if need be; b"" at the end, with
+        everything closed and released (here, in a worker thread)."""
+        with self._lock:
+            while self._position >= self._stop:
+                if not self._spans:
+                    self._close()
+                    return b""
+                self._close_current()
+                source, self._position, self._stop = self._spans.pop()
+                self._fd = source if isinstance(source, int) else self._open(source)
+            size = min(rules.CHUNK_SIZE, self._stop - self._position)
+            data = os.pread(self._fd, size, self._position)
+            if not data:
+                self._close()
+                raise StorageError("object file is shorter than its record says")
+            return data
 
-    def _close(self) -> None:
+    def _open(self, name: str) -> int:
+        try:
+            return os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self._directory)
+        except FileNotFoundError:
+            self._close()
+            raise StorageError(f"part {name} of a composite object is missing") from None
+
+    async def aclose(self) -> None:
+        if self._release is None and self._lock.acquire(blocking=False):
+            try:  # a plain object's descriptor closes on the loop, unless a read is in flight
+                self._close_files()
+            finally:
+                self._lock.release()
+        else:
+            await asyncio.to_thread(self._close)
+
+    def _close_current(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
 
+    def _close_files(self) -> None:
+        self._close_current()
+        self._position = self._stop = 0
+        while self._spans:
+            source = self._spans.pop()[0]
+            if isinstance(source, int):
+                os.close(source)
+        if self._directory >= 0:
+            os.close(self._directory)
+            self._directory = -1
+
+    def _close(self) -> None:
+        with self._lock:
+            self._close_files()
+            release, self._release = self._release, None
+        if release is not None:
+            release()
+
     def __del__(self) -> None:
-        self._close()
+        self._close_files()
+        release, self._release = self._release, None
+        if release is not None:
+            # this thread may hold the lock that release takes: release from another one
+            with suppress(RuntimeError):  # no new threads at interpreter shutdown
+                threading.Thread(target=release, name="body-release", daemon=True).start()
 
 
 def read_record(fd: int) -> tuple[Record, int]:
@@ -184,12 +256,28 @@ def read_record(fd: int) -> tuple[Record, int]:
     return record, content_size
 
 
+def read_empty_record(fd: int) -> Record | None:
+    """The record of a file whose content is empty, else None without parsing any JSON.
+
+    A composite object's file has no content, only a record naming its parts; this is how a
+    replaced or deleted version is checked for a parts directory to remove, cheaply.
+    """
+    total = os.fstat(fd).st_size
+    if total < _FOOTER.size:
+        return None
+    length, magic = _FOOTER.unpack(os.pread(fd, _FOOTER.size, total - _FOOTER.size))
+    if magic != _MAGIC or total - _FOOTER.size - length != 0:
+        return None
+    record: Record = json.loads(os.pread(fd, length, 0))
+    return record
+
+
 def read_record_at(path: Path) -> Record:
     with _opened(path) as fd:
         return read_record(fd)[0]
 
 
-def open_for_read(path: Path) -> int:
+def open_for_read(path: str | Path) -> int:
     return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
 
@@ -267,6 +355,11 @@ def write_json_durably(path: Path, value: Record) -> None:
 # --- records ---------------------------------------------------------------------------------
 
 
+def object_name(key: str) -> str:
+    """The name of the file that holds ``key``'s object: keys never become paths."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def object_record(info: ObjectInfo) -> Record:
     # written field by field: dataclasses.asdict deep-copies, which showed in profiles of puts
     return {  # no bucket: implied by the directory, so a bucket could be renamed
@@ -282,7 +375,10 @@ def object_record(info: ObjectInfo) -> Record:
 
 
 def object_from_record(bucket: str, record: Record) -> ObjectInfo:
-    return ObjectInfo(bucket=bucket, **{**record, "last_modified": _time(record)})
+    fields = {**record, "last_modified": _time(record)}
+    for name in LAYOUT_FIELDS:  # where the bytes are, not what the object is
+        fields.pop(name, None)
+    return ObjectInfo(bucket=bucket, **fields)
 
 
 def part_record(part: PartInfo) -> Record:

@@ -7,6 +7,9 @@ Layout under the root::
     buckets/<bucket>/objects/<sha256 of key>    content + record (see ``inferq.storage.files``)
     buckets/<bucket>/uploads/<id>/upload.json   key and options of a multipart upload
     buckets/<bucket>/uploads/<id>/<part:05d>    part content + record
+    buckets/<bucket>/composites/<name>/<part:05d>
+                                                the parts of a completed multipart upload, which
+                                                its object file names (see ``composites``)
 
 Keys never become paths: a file is named by the SHA-256 of its key and the key lives in the
 file's record, so ``a//b``, ``a/``, ``../x`` or a 1024-byte key are all just names. Bucket names
@@ -18,10 +21,8 @@ process only (stores opened on the same root within a process share their index)
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -32,23 +33,25 @@ from urllib.parse import unquote, urlsplit
 
 from inferq.aws import errors
 from inferq.errors import ConfigError, StorageError
-from inferq.storage import files, rules
+from inferq.storage import composites, files, multipart, rules
 from inferq.storage.base import Body, BucketInfo, Listing, ObjectInfo, PartInfo, PutOptions
 
 log = logging.getLogger("inferq.storage")
 
-_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
-_PART_FILE = re.compile(r"[0-9]{5}")
 _STALE_SPOOL_SECONDS = 24 * 3600
+#: tries to open a composite object whose parts vanish under a concurrent replace
+_OPEN_ATTEMPTS = 5
 
 
 class _SharedState:
-    """What every store on one root shares: the lock that orders renames with index updates."""
+    """What every store on one root shares: the lock that orders renames with index updates,
+    and the count of readers of each composite object's parts."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path) -> None:
         self.lock = threading.Lock()
         self.indexes: dict[str, rules.KeyIndex] = {}
         self.dir_syncs: dict[str, files.DirSync] = {}
+        self.readers = composites.Readers(self.lock, root / "tmp")
 
     def dir_sync(self, directory: str) -> files.DirSync:
         """The group-commit fsync of ``directory``, shared by every store on this root."""
@@ -67,7 +70,7 @@ def _shared_state(root: Path) -> _SharedState:
     with _STATES_LOCK:
         state = _STATES.get(root)
         if state is None:
-            state = _STATES[root] = _SharedState()
+            state = _STATES[root] = _SharedState(root)
         return state
 
 
@@ -84,6 +87,10 @@ class LocalObjectStore:
         self._buckets_str = os.fspath(self._buckets)  # the put path uses strings, not pathlib
         self._tmp_str = os.fspath(self._tmp)
         _remove_stale(self._tmp)
+        _remove_orphan_composites(self._buckets, self._state.readers)
+        self._uploads = multipart.Uploads(
+            self._buckets, self._tmp, self._install, self._state.dir_sync
+        )
 
     @classmethod
     def from_url(cls, url: str) -> LocalObjectStore:
@@ -123,6 +130,7 @@ class LocalObjectStore:
         staging = self._tmp / uuid.uuid4().hex
         (staging / "objects").mkdir(parents=True)
         (staging / "uploads").mkdir()
+        (staging / "composites").mkdir()
         files.write_json_durably(staging / "bucket.json", {"created": rules.now().isoformat()})
         with self._state.lock:
             if self._bucket_dir(bucket).exists():
@@ -197,45 +205,94 @@ class LocalObjectStore:
         """
         rules.validate_bucket_name(info.bucket)
         directory = f"{self._buckets_str}/{info.bucket}/objects"
-        target = f"{directory}/{hashlib.sha256(info.key.encode()).hexdigest()}"
+        target = f"{directory}/{files.object_name(info.key)}"
         with self._state.lock:
+            replaced = _open_if_present(target)
             try:
                 os.replace(path, target)
             except FileNotFoundError:
+                _close_if_open(replaced)
                 raise errors.NoSuchBucket(BucketName=info.bucket) from None
             if (index := self._state.indexes.get(info.bucket)) is not None:
                 index.put(info)
-        self._state.dir_sync(directory).sync()
+        try:
+            self._state.dir_sync(directory).sync()
+        except BaseException:
+            _close_if_open(replaced)
+            raise
+        self._drop_composite_of(info.bucket, replaced)
+
+    def _drop_composite_of(self, bucket: str, replaced: int) -> None:
+        """Retire the parts of a replaced or deleted version (open on ``replaced``), if it was
+        a composite; only once the change is durable, so a crash cannot bring it back without
+        them. Readers of the parts keep reading them: the last one removes them."""
+        if replaced < 0:
+            return
+        directory = composites.named_by_replaced(replaced)
+        if directory is not None:
+            self._state.readers.retire(self._composites_dir(bucket) / directory)
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
-        fd, info, _ = await asyncio.to_thread(self._open_object, bucket, key)
-        files.close(fd)
-        return info
+        return await asyncio.to_thread(self._head, bucket, key)
+
+    def _head(self, bucket: str, key: str) -> ObjectInfo:
+        fd = self._open_object_file(bucket, key)
+        try:
+            record, _ = files.read_record(fd)
+        finally:
+            files.close(fd)
+        return files.object_from_record(bucket, record)
 
     async def get_object(
         self, bucket: str, key: str, start: int = 0, end: int | None = None
     ) -> tuple[ObjectInfo, Body]:
-        fd, info, size = await asyncio.to_thread(self._open_object, bucket, key)
+        return await asyncio.to_thread(self._open_object, bucket, key, start, end)
+
+    def _open_object(
+        self, bucket: str, key: str, start: int, end: int | None
+    ) -> tuple[ObjectInfo, files.FileBody]:
+        """Open the current version for reading bytes ``start..end``: the object file, or the
+        parts of a composite that the range covers, one at a time as the stream reaches them."""
+        missing: composites.Composite | None = None
+        for _ in range(_OPEN_ATTEMPTS):
+            info, body, composite, (first, stop) = self._open_version(bucket, key, start, end)
+            if composite is None:
+                return info, body
+            if composite == missing:
+                break  # the object still names parts that are gone: not a replace in flight
+            parent = self._composites_dir(bucket)
+            opened = self._state.readers.open(parent, composite, first, stop)
+            if opened is not None:
+                return info, opened
+            missing = composite  # replaced since its record was read: read the new one
+        raise StorageError(f"the parts of object {key!r} in bucket {bucket!r} are missing")
+
+    def _open_version(
+        self, bucket: str, key: str, start: int, end: int | None
+    ) -> tuple[ObjectInfo, files.FileBody, composites.Composite | None, tuple[int, int]]:
+        """The object's record and the range resolved; the body streams the object file unless
+        the object is a composite (then it is empty and the file closed)."""
+        fd = self._open_object_file(bucket, key)
         try:
-            first, last = rules.resolve_range(size, start, end)
+            record, size = files.read_record(fd)
+            info = files.object_from_record(bucket, record)
+            composite = composites.of_record(record)
+            first, last = rules.resolve_range(size if composite is None else info.size, start, end)
         except BaseException:
             files.close(fd)
             raise
-        return info, files.FileBody(fd, first, last + 1)
+        if composite is None:
+            return info, files.FileBody([(fd, first, last + 1)]), None, (first, last + 1)
+        files.close(fd)
+        return info, files.FileBody([]), composite, (first, last + 1)
 
-    def _open_object(self, bucket: str, key: str) -> tuple[int, ObjectInfo, int]:
+    def _open_object_file(self, bucket: str, key: str) -> int:
         rules.validate_key(key)
         try:
-            fd = files.open_for_read(self._object_path(bucket, key))
+            return files.open_for_read(self._object_path(bucket, key))
         except FileNotFoundError:
             self._bucket_info(bucket)
             raise errors.NoSuchKey(Key=key) from None
-        try:
-            record, size = files.read_record(fd)
-        except BaseException:
-            files.close(fd)
-            raise
-        return fd, files.object_from_record(bucket, record), size
 
     async def delete_object(self, bucket: str, key: str) -> None:
         rules.validate_key(key)
@@ -246,10 +303,16 @@ class LocalObjectStore:
         with self._state.lock:
             if not path.parent.is_dir():
                 raise errors.NoSuchBucket(BucketName=bucket)
+            deleted = _open_if_present(path)
             path.unlink(missing_ok=True)
             if (index := self._state.indexes.get(bucket)) is not None:
                 index.remove(key)
-        files.fsync_dir(path.parent)
+        try:
+            files.fsync_dir(path.parent)
+        except BaseException:
+            _close_if_open(deleted)
+            raise
+        self._drop_composite_of(bucket, deleted)
 
     async def list_objects(
         self,
@@ -289,130 +352,26 @@ class LocalObjectStore:
         finally:
             await files.aclose(body)
 
-    # --- multipart -------------------------------------------------------------------------
+    # --- multipart (see ``inferq.storage.multipart``) -------------------------------------
 
     async def create_multipart(self, bucket: str, key: str, options: PutOptions) -> str:
-        rules.validate_key(key)
-        return await asyncio.to_thread(self._create_upload, bucket, key, options)
-
-    def _create_upload(self, bucket: str, key: str, options: PutOptions) -> str:
-        upload_id = uuid.uuid4().hex
-        staging = self._tmp / upload_id
-        staging.mkdir()
-        record = {"key": key, "options": files.options_record(options)}
-        files.write_json_durably(staging / "upload.json", record)
-        try:
-            staging.rename(self._bucket_dir(bucket) / "uploads" / upload_id)
-        except FileNotFoundError:
-            shutil.rmtree(staging)
-            raise errors.NoSuchBucket(BucketName=bucket) from None
-        return upload_id
+        return await self._uploads.create(bucket, key, options)
 
     async def upload_part(
         self, bucket: str, key: str, upload_id: str, number: int, body: Body
     ) -> PartInfo:
-        rules.validate_part_number(number)
-        spool = await asyncio.to_thread(self._spool_for_part, bucket, key, upload_id)
-        directory = self._upload_dir(bucket, upload_id)
-        try:
-            await files.fill(spool, body)
-            return await asyncio.to_thread(self._commit_part, spool, directory, number, upload_id)
-        except BaseException:
-            spool.discard()
-            raise
-
-    def _spool_for_part(self, bucket: str, key: str, upload_id: str) -> files.Spool:
-        self._upload_record(bucket, key, upload_id)
-        return files.Spool(self._tmp_str)
-
-    def _commit_part(
-        self, spool: files.Spool, directory: Path, number: int, upload_id: str
-    ) -> PartInfo:
-        part = PartInfo(number=number, size=spool.size, etag=spool.etag, last_modified=rules.now())
-        spool.seal(files.part_record(part))
-        try:
-            os.replace(spool.path, directory / f"{number:05d}")
-        except FileNotFoundError:
-            raise errors.NoSuchUpload(UploadId=upload_id) from None
-        files.fsync_dir(directory)
-        return part
+        return await self._uploads.upload_part(bucket, key, upload_id, number, body)
 
     async def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
-        return await asyncio.to_thread(self._list_parts, bucket, key, upload_id)
-
-    def _list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
-        self._upload_record(bucket, key, upload_id)
-        directory = self._upload_dir(bucket, upload_id)
-        paths = sorted(path for path in directory.iterdir() if _PART_FILE.fullmatch(path.name))
-        return [files.part_from_record(files.read_record_at(path)) for path in paths]
+        return await self._uploads.list_parts(bucket, key, upload_id)
 
     async def complete_multipart(
         self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
     ) -> ObjectInfo:
-        return await asyncio.to_thread(self._complete, bucket, key, upload_id, parts)
-
-    def _complete(
-        self, bucket: str, key: str, upload_id: str, requested: list[tuple[int, str]]
-    ) -> ObjectInfo:
-        record = self._upload_record(bucket, key, upload_id)
-        options = files.options_from_record(record["options"])
-        directory = self._upload_dir(bucket, upload_id)
-        chosen = rules.select_parts(requested, self._stored_parts(directory, requested))
-        spool = files.Spool(self._tmp_str)
-        try:
-            for part in chosen:
-                spool.append_file(directory / f"{part.number:05d}", part.size)
-            etag = rules.multipart_etag(part.etag for part in chosen)
-            info = rules.new_object_info(bucket, key, size=spool.size, etag=etag, options=options)
-            spool.seal(files.object_record(info))
-            self._install(spool.path, info)
-        except BaseException:
-            spool.discard()
-            raise
-        shutil.rmtree(directory, ignore_errors=True)
-        return info
-
-    def _stored_parts(
-        self, directory: Path, requested: list[tuple[int, str]]
-    ) -> dict[int, PartInfo]:
-        paths = {
-            number: directory / f"{number:05d}"
-            for number, _ in requested
-            if 1 <= number <= rules.MAX_PART_NUMBER
-        }
-        return {
-            number: files.part_from_record(files.read_record_at(path))
-            for number, path in paths.items()
-            if path.is_file()
-        }
+        return await self._uploads.complete(bucket, key, upload_id, parts)
 
     async def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
-        await asyncio.to_thread(self._abort, bucket, key, upload_id)
-
-    def _abort(self, bucket: str, key: str, upload_id: str) -> None:
-        self._upload_record(bucket, key, upload_id)
-        directory = self._upload_dir(bucket, upload_id)
-        trash = self._tmp / uuid.uuid4().hex
-        try:
-            directory.rename(trash)
-        except FileNotFoundError:
-            raise errors.NoSuchUpload(UploadId=upload_id) from None
-        shutil.rmtree(trash)
-
-    def _upload_dir(self, bucket: str, upload_id: str) -> Path:
-        if not _UPLOAD_ID.fullmatch(upload_id):
-            raise errors.NoSuchUpload(UploadId=upload_id)
-        return self._bucket_dir(bucket) / "uploads" / upload_id
-
-    def _upload_record(self, bucket: str, key: str, upload_id: str) -> files.Record:
-        try:
-            record = files.read_json(self._upload_dir(bucket, upload_id) / "upload.json")
-        except FileNotFoundError:
-            self._bucket_info(bucket)
-            raise errors.NoSuchUpload(UploadId=upload_id) from None
-        if record["key"] != key:
-            raise errors.NoSuchUpload(UploadId=upload_id)
-        return record
+        await self._uploads.abort(bucket, key, upload_id)
 
     async def close(self) -> None:
         return None
@@ -426,8 +385,11 @@ class LocalObjectStore:
     def _objects_dir(self, bucket: str) -> Path:
         return self._bucket_dir(bucket) / "objects"
 
+    def _composites_dir(self, bucket: str) -> Path:
+        return self._bucket_dir(bucket) / "composites"
+
     def _object_path(self, bucket: str, key: str) -> Path:
-        return self._objects_dir(bucket) / hashlib.sha256(key.encode()).hexdigest()
+        return self._objects_dir(bucket) / files.object_name(key)
 
 
 def _object_at(bucket: str, path: Path) -> ObjectInfo | None:
@@ -436,6 +398,25 @@ def _object_at(bucket: str, path: Path) -> ObjectInfo | None:
     except (StorageError, ValueError, KeyError, TypeError):
         log.warning("foreign_file_skipped", extra={"path": str(path)})
         return None
+
+
+def _open_if_present(path: str | Path) -> int:
+    """A descriptor on the version about to be replaced or deleted, or -1 if there is none."""
+    try:
+        return files.open_for_read(path)
+    except FileNotFoundError:
+        return -1
+
+
+def _close_if_open(fd: int) -> None:
+    if fd >= 0:
+        files.close(fd)
+
+
+def _remove_orphan_composites(buckets: Path, readers: composites.Readers) -> None:
+    cutoff = time.time() - _STALE_SPOOL_SECONDS
+    for bucket in buckets.iterdir():
+        composites.sweep(bucket, cutoff, readers)
 
 
 def _remove_stale(directory: Path) -> None:
