@@ -14,11 +14,13 @@ curl on presigned URLs (one stream each), which shows the server's share when th
 is taken out. Before each step the server's and the model server's peak RSS (VmHWM) are reset
 (``/proc/<pid>/clear_refs``); after it, growth = VmHWM minus the RSS before. The model server
 necessarily holds the whole payload (the handler contract passes it as bytes); the server must
-stream.
+stream. Beside them, the speed of MD5 over the same bytes on the server's core: S3 makes the ETag
+of a single-part object the MD5 of its content, so a PUT can go no faster than that alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import statistics
@@ -42,6 +44,18 @@ def make_input(path: Path, size: int) -> None:
     with path.open("wb") as out:
         for _ in range(size // MiB):
             out.write(block)
+
+
+def md5_speed(source: Path) -> float:
+    """MB/s of MD5 over ``source`` on the server's core: the S3 ETag of a single-part object
+    is the MD5 of its bytes, so every PUT pays it on top of the copy."""
+    with procs.pinned_here(procs.SERVER_CPU), source.open("rb") as data:
+        digest, size = hashlib.md5(), 0
+        started = time.perf_counter()
+        while block := data.read(MiB):
+            digest.update(block)
+            size += len(block)
+        return size / 1e6 / (time.perf_counter() - started)
 
 
 def plain_copy(source: Path, target: Path) -> float:
@@ -144,12 +158,15 @@ def run(ctx: Context) -> Section:
     for name, seconds in timings.items():
         section.add(f"{name}, {mb:,.0f} MB", mb / seconds, "MB/s", reference=copy_speed,
                     reference_name="cp + sync, same disk", target=SPEED_TARGET)  # fmt: skip
+    md5 = md5_speed(source)
+    section.add("MD5 alone on the server's core (the ETag every PUT computes)", md5, "MB/s",
+                reference=copy_speed, reference_name="cp + sync, same disk")  # fmt: skip
     for name, growth in watch.growth.items():
         section.add(f"server peak RSS growth: {name}", growth["server"], "MB", target=RSS_TARGET)
     worst = max(g["model server"] for g in watch.growth.values())
     section.add("model server peak RSS growth (holds the payload by contract)", worst, "MB")
     section.series = {
         "size": size, "copy_s": copy, "copies_s": copy_times, "seconds": timings,
-        "rss": watch.growth,
+        "rss": watch.growth, "md5_mb_s": md5,
     }  # fmt: skip
     return section

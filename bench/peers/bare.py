@@ -1,7 +1,8 @@
 """The accept-path ceiling: an ASGI app that reads the request and answers 202, nothing else.
 
 Served the way ``inferq serve`` serves (``inferq.cli`` and ``bootstrap.serve``): uvicorn,
-httptools, uvloop when it is installed (else the asyncio loop), no lifespan, no access log.
+httptools, uvloop when it is installed (else the asyncio loop), no lifespan, no access log,
+no proxy-header rewriting, no Server header.
 ``command(module, port)`` is how the benchmarks start it (the Celery peer's app too).
 """
 
@@ -40,5 +41,5 @@ def command(module: str, port: int, python: str = sys.executable) -> list[str]:
     return [
         python, "-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1", "--port", str(port),
         "--http", "httptools", "--loop", loop(), "--lifespan", "off", "--no-access-log",
-        "--log-level", "warning",
+        "--log-level", "warning", "--no-proxy-headers", "--no-server-header",
     ]  # fmt: skip

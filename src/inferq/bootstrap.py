@@ -151,6 +151,11 @@ async def serve(settings: Settings) -> None:
             loop="none",
             http="httptools",
             timeout_keep_alive=75,
+            # no X-Forwarded-* rewriting of the client address: inferq never uses it (SigV4
+            # signs the Host header), and it costs a pass over every request's headers
+            proxy_headers=False,
+            # AWS answers carry no Server header
+            server_header=False,
         )
         http = _HttpServer(config)
         _stop_on_signals(http)

@@ -244,6 +244,19 @@ async def test_release_puts_the_job_back_without_counting(state: State) -> None:
     assert (again.job_id, again.attempts, again.lease_owner) == (job.job_id, 2, "w2")
 
 
+async def test_unclaim_undoes_a_claim_as_if_it_never_happened(state: State) -> None:
+    original = new_job(received_at=T0, request_ttl_seconds=5)
+    await state.queue.enqueue(original)
+    job = await claim_one(state, "w1", T0 + 1)
+    assert not await state.queue.unclaim(job.job_id, "w2")  # only the holder may
+    assert await state.queue.unclaim(job.job_id, "w1")
+    assert await state.queue.get(job.job_id) == queued(original)
+    assert not await state.queue.unclaim(job.job_id, "w1")  # queued again: nothing held
+    # never run, so still subject to its TTL like any request that waited
+    expired = await state.queue.claim_expired("sweeper", 10, LEASE, T0 + 6)
+    assert [(e.job_id, e.attempts) for e in expired] == [(job.job_id, 1)]
+
+
 async def test_expired_leases_are_requeued_and_fence_the_old_owner(state: State) -> None:
     await enqueue_all(state, new_job(), new_job())
     stale = await claim_one(state, "w1", T0)

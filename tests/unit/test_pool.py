@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import aiohttp
 from tests.helpers.web import serving
@@ -167,3 +168,99 @@ async def _all_final(queue: MemoryJobQueue, seconds: float = 10) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"the requests did not finish within {seconds} seconds")
+
+
+class CountingQueue(MemoryJobQueue):
+    """Counts claims, and the jobs each asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: list[int] = []
+
+    async def claim(
+        self, endpoint: str, worker: str, limit: int, lease_seconds: float, now: float
+    ) -> list[Invocation]:
+        self.claims.append(limit)
+        return await super().claim(endpoint, worker, limit, lease_seconds, now)
+
+
+async def _dispatching(
+    queue: MemoryJobQueue, model: StubModel, capacity: int, settings: WorkerSettings
+) -> tuple[EndpointDispatcher, InstancePool, contextlib.AsyncExitStack]:
+    stack = contextlib.AsyncExitStack()
+    url = await stack.enter_async_context(serving(model.app()))
+    session = await stack.enter_async_context(aiohttp.ClientSession())
+    store = MemoryObjectStore()
+    executor = Executor(
+        queue,
+        store,
+        Calls(),
+        inputs=InputReader(store, session),
+        worker_id="w1",
+        settings=settings,
+        clock=Clock(),
+    )
+    pool = InstancePool([slot(capacity, url)])
+    dispatcher = EndpointDispatcher(
+        ENDPOINT, pool, queue, executor, worker_id="w1", settings=settings, clock=Clock()
+    )
+    dispatcher.start()
+    stack.push_async_callback(dispatcher.stop)
+    return dispatcher, pool, stack
+
+
+async def test_under_a_backlog_one_claim_serves_several_jobs() -> None:
+    model, queue = StubModel(delay=0.01), CountingQueue()
+    for _ in range(40):
+        await queue.enqueue(new_job())
+    _, _, stack = await _dispatching(queue, model, 4, WorkerSettings(poll_seconds=0.05))
+    async with stack:
+        await _all_final(queue)
+    assert model.peak <= 4
+    assert {job.status for job in queue.jobs.values()} == {Status.COMPLETED}
+    # the first claim asks for the free slots only; once the queue proved deep, for 2 more
+    assert queue.claims[0] == 4
+    assert max(queue.claims) > 4
+    assert len(queue.claims) < 40 / 2
+
+
+async def test_jobs_claimed_ahead_go_back_unspent_when_the_dispatcher_stops() -> None:
+    model, queue = StubModel(delay=0.3), MemoryJobQueue()
+    for _ in range(10):
+        await queue.enqueue(new_job())
+    dispatcher, _, stack = await _dispatching(queue, model, 2, WorkerSettings(poll_seconds=0.05))
+    async with stack:
+        for _ in range(200):  # the first two finished, the next claim took one ahead
+            if len(model.calls) >= 4:
+                break
+            await asyncio.sleep(0.01)
+        await dispatcher.stop()
+    called = {call.headers["X-Amzn-SageMaker-Inference-Id"] for call in model.calls}
+    jobs = queue.jobs.values()
+    assert not [job for job in jobs if job.status is Status.RUNNING]
+    # a job that never reached the model has spent no attempt (so its TTL still applies)
+    assert all(job.attempts == 0 for job in jobs if job.inference_id not in called)
+    assert sum(job.status is Status.COMPLETED for job in jobs) >= 2
+
+
+async def test_jobs_claimed_ahead_go_back_when_the_instances_are_gone() -> None:
+    model, queue = StubModel(delay=0.2), MemoryJobQueue()
+    for _ in range(10):
+        await queue.enqueue(new_job())
+    dispatcher, pool, stack = await _dispatching(queue, model, 2, WorkerSettings(poll_seconds=0.05))
+    async with stack:
+        for _ in range(200):
+            if dispatcher._ready:
+                break
+            await asyncio.sleep(0.005)
+        assert dispatcher._ready, "nothing was claimed ahead"
+        for each in list(pool.slots):
+            pool.retire(each)
+        for _ in range(200):
+            if not dispatcher._ready:
+                break
+            await asyncio.sleep(0.01)
+        assert not dispatcher._ready
+    called = {call.headers["X-Amzn-SageMaker-Inference-Id"] for call in model.calls}
+    never_run = [job for job in queue.jobs.values() if job.inference_id not in called]
+    assert never_run and all((job.status, job.attempts) == (Status.QUEUED, 0) for job in never_run)

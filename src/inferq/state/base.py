@@ -49,6 +49,11 @@ class JobQueue(Protocol):
         """Give a held invocation back to the queue (an infrastructure fault: retry elsewhere)."""
         ...
 
+    async def unclaim(self, job_id: str, worker: str) -> bool:
+        """Undo the claim of a held invocation that never started: QUEUED again with
+        ``attempts`` back as before the claim, so its TTL and retry budget stand untouched."""
+        ...
+
     async def requeue_expired_leases(self, now: float) -> int:
         """Return RUNNING invocations whose lease ran out to QUEUED; the count."""
         ...

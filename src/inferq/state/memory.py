@@ -83,6 +83,14 @@ class MemoryJobQueue:
             self._wakeup.ring()
         return released
 
+    async def unclaim(self, job_id: str, worker: str) -> bool:
+        job = self._jobs.get(job_id)
+        attempts = max((job.attempts if job else 0) - 1, 0)
+        undone = self._update_held(job_id, worker, attempts=attempts, **_BACK_IN_QUEUE)
+        if undone:
+            self._wakeup.ring()
+        return undone
+
     async def requeue_expired_leases(self, now: float) -> int:
         expired = [job for job in self._jobs.values() if _lease_ran_out(job, now)]
         for job in expired:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from inferq.errors import StorageError
-from inferq.storage import rules
+from inferq.storage import rules, writeback
 from inferq.storage.base import Body, ObjectInfo, PartInfo, PutOptions
 
 _MAGIC = b"iqobj\x00v1"
@@ -49,6 +49,8 @@ class Spool:
 
     def __init__(self, directory: str | Path) -> None:
         self.size = 0
+        #: bytes whose writeback was started (``writeback.start``)
+        self._flushing = 0
         self._md5 = hashlib.md5()
         self._lock = threading.Lock()
         self.path, self._fd = _create_spool(os.fspath(directory))
@@ -58,10 +60,18 @@ class Spool:
         return rules.quote_etag(self._md5.hexdigest())
 
     def write(self, data: bytes) -> None:
+        self.write_chunks([data])
+
+    def write_chunks(self, chunks: list[bytes]) -> None:
+        """Append the chunks with one ``writev``: no joined copy of them is made."""
         with self._lock:
-            self._md5.update(data)
-            _write_all(self._fd, data)
-            self.size += len(data)
+            for chunk in chunks:
+                self._md5.update(chunk)
+                self.size += len(chunk)
+            _writev_all(self._fd, chunks)
+            if self.size - self._flushing >= writeback.WRITEBACK_BYTES:
+                writeback.start(self._fd, self._flushing, self.size - self._flushing)
+                self._flushing = self.size
 
     def append_file(self, path: Path, size: int) -> None:
         """Append the first ``size`` bytes of ``path``; the MD5 is not updated (multipart)."""
@@ -90,14 +100,14 @@ class Spool:
 
 
 async def fill(spool: Spool, body: Body) -> None:
-    """Write a body into a spool in blocks of about 1 MiB, hashed and written in a thread while
-    the next block arrives."""
+    """Write a body into a spool in blocks of about 1 MiB (the chunks as they came, not joined),
+    hashed and written in a thread while the next block arrives."""
     writing: asyncio.Task[None] | None = None
     try:
         async for block in _blocks(body):
             if writing is not None:
                 await writing
-            writing = asyncio.create_task(asyncio.to_thread(spool.write, block))
+            writing = asyncio.create_task(asyncio.to_thread(spool.write_chunks, block))
         if writing is not None:
             await writing
     except BaseException:
@@ -125,17 +135,19 @@ async def prepend(head: bytes, rest: Body) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _blocks(body: Body) -> AsyncIterator[bytes]:
+async def _blocks(body: Body) -> AsyncIterator[list[bytes]]:
+    """The body's chunks in groups of about 1 MiB. Not joined: each join of a fresh 1 MiB
+    buffer costs a copy and the page faults of a new mapping, ~10% of a large PUT's CPU."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in body:
         chunks.append(chunk)
         size += len(chunk)
         if size >= rules.CHUNK_SIZE:
-            yield b"".join(chunks)
+            yield chunks
             chunks, size = [], 0
     if chunks:
-        yield b"".join(chunks)
+        yield chunks
 
 
 #: a stretch of a file to stream: an open descriptor, or the name of a file to open (relative to
@@ -432,6 +444,22 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16
+
+
+def _writev_all(fd: int, chunks: list[bytes]) -> None:
+    """Write all of ``chunks``, in order, resuming after short writes."""
+    views = [memoryview(chunk) for chunk in chunks if chunk]
+    first = 0
+    while first < len(views):
+        written = os.writev(fd, views[first : first + _IOV_MAX])
+        while written and written >= len(views[first]):
+            written -= len(views[first])
+            first += 1
+        if written:
+            views[first] = views[first][written:]
 
 
 def _copy_bytes(source: int, target: int, size: int) -> None:

@@ -33,6 +33,10 @@ class InstancePool:
     def free(self) -> int:
         return sum(slot.free for slot in self.slots)
 
+    def capacity(self) -> int:
+        """Slots of the live instances, busy or not."""
+        return sum(slot.capacity for slot in self.slots if not slot.retired and slot.instance.alive)
+
     def acquire(self) -> Slot | None:
         """The live instance with the most free capacity, its in-flight count taken."""
         best = max(self.slots, key=lambda slot: slot.free, default=None)

@@ -68,6 +68,13 @@ SET status = 'Queued', failure_reason = :reason,
     lease_owner = NULL, lease_expires_at = NULL, started_at = NULL
 WHERE job_id = :job_id AND lease_owner = :worker AND status = 'InProgress';
 
+-- unclaim --
+-- A claim undone before the job started: as it was before the claim, attempts included.
+UPDATE invocations
+SET status = 'Queued', attempts = max(attempts - 1, 0),
+    lease_owner = NULL, lease_expires_at = NULL, started_at = NULL
+WHERE job_id = :job_id AND lease_owner = :worker AND status = 'InProgress';
+
 -- requeue_expired_leases --
 UPDATE invocations
 SET status = 'Queued', lease_owner = NULL, lease_expires_at = NULL, started_at = NULL

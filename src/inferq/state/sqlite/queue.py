@@ -60,6 +60,13 @@ class SQLiteJobQueue:
             self._wakeup.ring()
         return released
 
+    async def unclaim(self, job_id: str, worker: str) -> bool:
+        params = {"job_id": job_id, "worker": worker}
+        undone = await self._database.write(changes("unclaim", params)) == 1
+        if undone:
+            self._wakeup.ring()
+        return undone
+
     async def requeue_expired_leases(self, now: float) -> int:
         requeued = await self._database.write(changes("requeue_expired_leases", {"now": now}))
         if requeued:
