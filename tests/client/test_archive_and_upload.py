@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from pathlib import Path
 
@@ -70,6 +71,8 @@ def test_names_come_from_the_folder(tmp_path: Path) -> None:
     assert endpoint_name_for(folder) == "My-Model-v2"
     assert endpoint_name_for(folder / "inference.py") == "My-Model-v2"
     assert len(versioned("x" * 63)) <= 63
+    assert versioned("model") != versioned("model")  # one second apart or not
+    assert re.fullmatch(r"model-\d{14}-[0-9a-f]{4}", versioned("model"))
 
 
 def test_plan_defaults_live_under_the_bucket(tmp_path: Path) -> None:

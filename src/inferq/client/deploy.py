@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -77,7 +78,9 @@ def endpoint_name_for(path: Path) -> str:
 
 
 def versioned(name: str) -> str:
-    return f"{name[:48].rstrip('-')}-{datetime.now(UTC):%Y%m%d%H%M%S}"
+    """A new model/config name for each deploy: the time says when, and a random suffix keeps
+    two deploys within the same second (a deploy and its --update) apart."""
+    return f"{name[:43].rstrip('-')}-{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
 
 
 def endpoint_status(sm: Any, name: str) -> dict[str, Any] | None:
