@@ -209,7 +209,12 @@ async def test_owner_finishes_once_into_a_final_status(state: State, status: Sta
         await state.queue.finish(job.job_id, "w1", Status.QUEUED, None, T0)
     assert await state.queue.finish(job.job_id, "w1", status, "why", T0 + 3)
     finished = dataclasses.replace(
-        job, status=status, failure_reason="why", finished_at=T0 + 3, lease_expires_at=None
+        job,
+        status=status,
+        failure_reason="why",
+        finished_at=T0 + 3,
+        lease_expires_at=None,
+        body=None,  # the inline body is dropped once settled
     )
     assert await state.queue.get(job.job_id) == finished
     assert not await state.queue.finish(job.job_id, "w1", Status.FAILED, None, T0 + 4)

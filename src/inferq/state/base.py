@@ -41,8 +41,9 @@ class JobQueue(Protocol):
     async def finish(
         self, job_id: str, worker: str, status: Status, reason: str | None, now: float
     ) -> bool:
-        """Settle a RUNNING invocation held by ``worker`` as COMPLETED, FAILED or EXPIRED.
-        False (and no change) when the lease is not held."""
+        """Settle a RUNNING invocation held by ``worker`` as COMPLETED, FAILED or EXPIRED, and
+        drop its inline body (up to 128 KB that no one reads again, kept otherwise for the whole
+        retention period). False (and no change) when the lease is not held."""
         ...
 
     async def release(self, job_id: str, worker: str, reason: str | None, now: float) -> bool:

@@ -75,6 +75,7 @@ class MemoryJobQueue:
             failure_reason=reason,
             finished_at=now,
             lease_expires_at=None,
+            body=None,
         )
 
     async def release(self, job_id: str, worker: str, reason: str | None, now: float) -> bool:

@@ -57,8 +57,10 @@ UPDATE invocations SET lease_expires_at = :lease_expires_at
 WHERE job_id = :job_id AND lease_owner = :worker AND status = 'InProgress';
 
 -- finish --
+-- The inline body goes: nothing reads it once the invocation is settled.
 UPDATE invocations
-SET status = :status, failure_reason = :reason, finished_at = :now, lease_expires_at = NULL
+SET status = :status, failure_reason = :reason, finished_at = :now, lease_expires_at = NULL,
+    body = NULL
 WHERE job_id = :job_id AND lease_owner = :worker AND status = 'InProgress';
 
 -- release --
