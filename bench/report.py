@@ -82,6 +82,9 @@ def markdown(sections: Sequence[Section], machine: dict[str, Any], plots: dict[s
         "### Targets",
         "",
         *targets(sections),
+        "",
+        "What bounds each missed target, with the profiles that show it: "
+        "[bench/PROFILES.md](bench/PROFILES.md).",
     ]
     for index, section in enumerate(sections, 1):
         out += ["", f"### {index}. {section.title}", ""]
