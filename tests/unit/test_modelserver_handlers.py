@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import io
 import json
+import mmap
 import sys
 import tarfile
 import threading
@@ -902,3 +905,40 @@ async def test_read_body_enforces_the_limit_and_sees_disconnects() -> None:
     assert await read_body(body_messages(chunks), 100_000, 140_000) is None
     with pytest.raises(ClientGone):
         await read_body(body_messages(chunks, disconnect=True), None, 1_000_000)
+
+
+async def test_a_large_body_is_prefaulted_in_one_call_and_read_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from inferq.modelserver import app as app_module
+
+    calls: list[tuple[int, int, int]] = []
+    real = app_module._madvise_call
+    assert real is not None or not sys.platform.startswith("linux")
+
+    def recording(address: int, length: int, advice: int) -> int:
+        calls.append((address, length, advice))
+        return real(address, length, advice) if real is not None else 0
+
+    monkeypatch.setattr(app_module, "_madvise_call", recording)
+    chunks = [bytes([i % 251]) * (1 << 20) for i in range(12)]  # 12 MiB: past the threshold
+    body = await read_body(body_messages(chunks), None, 12 << 20)
+    assert body == b"".join(chunks)
+    [(address, length, advice)] = calls
+    page = app_module._PAGE
+    assert advice == app_module._MADV_POPULATE_WRITE
+    assert address % page == 0 and length % page == 0
+    assert (12 << 20) - 2 * page <= length <= 12 << 20
+
+
+def test_prefault_is_accepted_by_this_kernel() -> None:
+    from inferq.modelserver import app as app_module
+
+    if app_module._madvise_call is None:
+        pytest.skip("not Linux")
+    buffer = mmap.mmap(-1, 4 << 20)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+    result = app_module._madvise_call(address, 4 << 20, app_module._MADV_POPULATE_WRITE)
+    if result != 0 and ctypes.get_errno() == errno.EINVAL:
+        pytest.skip("kernel older than 5.14: no MADV_POPULATE_WRITE")
+    assert result == 0

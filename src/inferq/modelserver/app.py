@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import mmap
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -104,8 +106,47 @@ def _uninitialized_bytes(size: int) -> tuple[bytes, memoryview]:
     referenced only here, and filled before anyone else sees it (its hash is not computed yet).
     """
     data: bytes = _new_bytes(None, size)
-    storage = (ctypes.c_char * size).from_address(_bytes_buffer(data))
+    address = _bytes_buffer(data)
+    if size >= _PREFAULT_MIN:
+        _prefault(address, size)
+    storage = (ctypes.c_char * size).from_address(address)
     return data, memoryview(storage).cast("B")
+
+
+#: bodies from this size on have their memory mapped in one call before they are filled
+_PREFAULT_MIN = 8 << 20
+_PAGE = mmap.PAGESIZE
+#: Linux 5.14+: fault the range in now, as writes would, but in one system call
+_MADV_POPULATE_WRITE = 23
+
+
+def _madvise() -> Callable[[int, int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    function.restype = ctypes.c_int
+    return function
+
+
+_madvise_call = _madvise()
+
+
+def _prefault(address: int, size: int) -> None:
+    """Map a large, untouched buffer's pages in one system call. Filling a 1 GiB body
+    otherwise takes 262,144 page faults, one per 4 KiB, which were the larger part of the model
+    server's time receiving it (bench/PROFILES.md: a 1 GiB input 15-35% faster). Where the kernel
+    is older than 5.14 or not Linux, the call fails or is skipped and the faults happen as
+    before."""
+    if _madvise_call is None:
+        return
+    start = -(-address // _PAGE) * _PAGE
+    end = (address + size) // _PAGE * _PAGE
+    if end > start:
+        _madvise_call(start, end - start, _MADV_POPULATE_WRITE)
 
 
 async def _read_into(receive: Receive, first: bytes, size: int, limit: int | None) -> bytes | None:
