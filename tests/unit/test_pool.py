@@ -83,35 +83,15 @@ async def test_the_dispatcher_never_sends_an_instance_more_than_its_capacity() -
     """Twelve requests, two instances of two slots each: never more than two calls at a time on
     either model, four in all, and every request completes."""
     models = [StubModel(delay=0.1), StubModel(delay=0.1)]
-    queue, store = MemoryJobQueue(), MemoryObjectStore()
+    queue = MemoryJobQueue()
     settings = WorkerSettings(lease_seconds=30, poll_seconds=0.05)
     clock = Clock()  # the time the jobs were received
     jobs = [new_job() for _ in range(12)]
     for job in jobs:
         await queue.enqueue(job)
-    async with (
-        serving(models[0].app()) as first,
-        serving(models[1].app()) as second,
-        aiohttp.ClientSession() as session,
-    ):
-        executor = Executor(
-            queue,
-            store,
-            Calls(),
-            inputs=InputReader(store, session),
-            worker_id="w1",
-            settings=settings,
-            clock=clock,
-        )
-        pool = InstancePool([slot(2, first), slot(2, second)])
-        dispatcher = EndpointDispatcher(
-            ENDPOINT, pool, queue, executor, worker_id="w1", settings=settings, clock=clock
-        )
-        dispatcher.start()
-        try:
-            await _all_final(queue)
-        finally:
-            await dispatcher.stop()
+    _, pool, stack = await _dispatching(queue, [(m, 2) for m in models], settings, clock)
+    async with stack:
+        await _all_final(queue)
 
     # never above capacity; reaching it depends on timing, which a loaded machine stretches
     assert all(1 <= model.peak <= 2 for model in models)
@@ -137,29 +117,13 @@ class FlakyQueue(MemoryJobQueue):
 
 
 async def test_the_dispatcher_outlives_a_failed_claim() -> None:
-    model, queue, store, clock = StubModel(), FlakyQueue(), MemoryObjectStore(), Clock()
+    model, queue, clock = StubModel(), FlakyQueue(), Clock()
     settings = WorkerSettings(poll_seconds=0.05)
     job = new_job()
-    async with serving(model.app()) as url, aiohttp.ClientSession() as session:
-        executor = Executor(
-            queue,
-            store,
-            Calls(),
-            inputs=InputReader(store, session),
-            worker_id="w1",
-            settings=settings,
-            clock=clock,
-        )
-        pool = InstancePool([slot(1, url)])
-        dispatcher = EndpointDispatcher(
-            ENDPOINT, pool, queue, executor, worker_id="w1", settings=settings, clock=clock
-        )
-        dispatcher.start()
+    _, _, stack = await _dispatching(queue, [(model, 1)], settings, clock)
+    async with stack:
         await queue.enqueue(job)
-        try:
-            await _all_final(queue, seconds=2)
-        finally:
-            await dispatcher.stop()
+        await _all_final(queue, seconds=2)
 
 
 async def _all_final(queue: MemoryJobQueue, seconds: float = 10) -> None:
@@ -185,10 +149,15 @@ class CountingQueue(MemoryJobQueue):
 
 
 async def _dispatching(
-    queue: MemoryJobQueue, model: StubModel, capacity: int, settings: WorkerSettings
+    queue: MemoryJobQueue,
+    models: list[tuple[StubModel, int]],
+    settings: WorkerSettings,
+    clock: Clock | None = None,
 ) -> tuple[EndpointDispatcher, InstancePool, contextlib.AsyncExitStack]:
+    """A started dispatcher of the endpoint over one instance per (model, capacity); the stack
+    stops it and the models."""
     stack = contextlib.AsyncExitStack()
-    url = await stack.enter_async_context(serving(model.app()))
+    urls = [await stack.enter_async_context(serving(model.app())) for model, _ in models]
     session = await stack.enter_async_context(aiohttp.ClientSession())
     store = MemoryObjectStore()
     executor = Executor(
@@ -198,11 +167,13 @@ async def _dispatching(
         inputs=InputReader(store, session),
         worker_id="w1",
         settings=settings,
-        clock=Clock(),
+        clock=clock or Clock(),
     )
-    pool = InstancePool([slot(capacity, url)])
+    pool = InstancePool(
+        [slot(capacity, url) for (_, capacity), url in zip(models, urls, strict=True)]
+    )
     dispatcher = EndpointDispatcher(
-        ENDPOINT, pool, queue, executor, worker_id="w1", settings=settings, clock=Clock()
+        ENDPOINT, pool, queue, executor, worker_id="w1", settings=settings, clock=clock or Clock()
     )
     dispatcher.start()
     stack.push_async_callback(dispatcher.stop)
@@ -213,7 +184,7 @@ async def test_under_a_backlog_one_claim_serves_several_jobs() -> None:
     model, queue = StubModel(delay=0.01), CountingQueue()
     for _ in range(40):
         await queue.enqueue(new_job())
-    _, _, stack = await _dispatching(queue, model, 4, WorkerSettings(poll_seconds=0.05))
+    _, _, stack = await _dispatching(queue, [(model, 4)], WorkerSettings(poll_seconds=0.05))
     async with stack:
         await _all_final(queue)
     assert model.peak <= 4
@@ -228,7 +199,9 @@ async def test_jobs_claimed_ahead_go_back_unspent_when_the_dispatcher_stops() ->
     model, queue = StubModel(delay=0.3), MemoryJobQueue()
     for _ in range(10):
         await queue.enqueue(new_job())
-    dispatcher, _, stack = await _dispatching(queue, model, 2, WorkerSettings(poll_seconds=0.05))
+    dispatcher, _, stack = await _dispatching(
+        queue, [(model, 2)], WorkerSettings(poll_seconds=0.05)
+    )
     async with stack:
         for _ in range(200):  # the first two finished, the next claim took one ahead
             if len(model.calls) >= 4:
@@ -247,7 +220,8 @@ async def test_jobs_claimed_ahead_go_back_when_the_instances_are_gone() -> None:
     model, queue = StubModel(delay=0.2), MemoryJobQueue()
     for _ in range(10):
         await queue.enqueue(new_job())
-    dispatcher, pool, stack = await _dispatching(queue, model, 2, WorkerSettings(poll_seconds=0.05))
+    settings = WorkerSettings(poll_seconds=0.05)
+    dispatcher, pool, stack = await _dispatching(queue, [(model, 2)], settings)
     async with stack:
         for _ in range(200):
             if dispatcher._ready:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import ctypes
 import logging
 import mmap
-import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from inferq.linux import libc_function
 from inferq.modelserver.executor import WorkerPool
 from inferq.modelserver.transformer import TEXT_PLAIN, Response, Transformer
 
@@ -120,19 +120,7 @@ _PAGE = mmap.PAGESIZE
 _MADV_POPULATE_WRITE = 23
 
 
-def _madvise() -> Callable[[int, int, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).madvise
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    function.restype = ctypes.c_int
-    return function
-
-
-_madvise_call = _madvise()
+_madvise_call = libc_function("madvise", [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int])
 
 
 def _prefault(address: int, size: int) -> None:

@@ -12,29 +12,16 @@ about durability, which still comes from the fsync. Elsewhere than Linux it does
 from __future__ import annotations
 
 import ctypes
-import sys
-from collections.abc import Callable
+
+from inferq.linux import libc_function
 
 #: start writing back once this much was written since the last start
 WRITEBACK_BYTES = 16 << 20
 _SYNC_FILE_RANGE_WRITE = 2
 
-_SyncFileRange = Callable[[int, int, int, int], int]
-
-
-def _sync_file_range() -> _SyncFileRange | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function
-
-
-_start = _sync_file_range()
+_start = libc_function(
+    "sync_file_range", [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+)
 
 
 def start(fd: int, offset: int, length: int) -> None:
