@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -374,6 +375,61 @@ async def test_stats_oldest_looks_at_queued_jobs_too(state: State) -> None:
     assert await state.queue.stats("my-endpoint") == QueueStats(
         queued=2, running=1, oldest_received_at=T0
     )
+
+
+async def test_stats_follow_every_transition_of_a_random_workload(state: State) -> None:
+    """Enqueue, claim, finish, release, unclaim, lease expiry, TTL expiry and purge in a seeded
+    random order, over endpoints differing only in case: stats always equal a count of the
+    jobs themselves."""
+    rng = random.Random(7)
+    names = ["ep-a", "EP-A", "ep-b", "ep-c"]
+    jobs: list[str] = []
+    now = T0
+
+    async def check() -> None:
+        everything = [await state.queue.get(job_id) for job_id in jobs]
+        for key in {name.lower() for name in names}:
+            mine = [j for j in everything if j is not None and j.endpoint_name.lower() == key]
+            live = [j for j in mine if j.status in (Status.QUEUED, Status.RUNNING)]
+            expected = QueueStats(
+                queued=sum(j.status is Status.QUEUED for j in mine),
+                running=sum(j.status is Status.RUNNING for j in mine),
+                oldest_received_at=min((j.received_at for j in live), default=None),
+            )
+            assert await state.queue.stats(key.upper()) == expected
+
+    for step in range(300):
+        now += 1
+        action = rng.choice(["enqueue"] * 4 + ["claim", "finish", "give back", "sweep"])
+        held = [
+            j
+            for j in [await state.queue.get(job_id) for job_id in jobs]
+            if j is not None and j.status is Status.RUNNING
+        ]
+        if action == "enqueue":
+            job = new_job(endpoint_name=rng.choice(names), received_at=now, request_ttl_seconds=40)
+            await state.queue.enqueue(job)
+            jobs.append(job.job_id)
+        elif action == "claim":
+            name = rng.choice(names)
+            await state.queue.claim(name, rng.choice(["w1", "w2"]), rng.randint(1, 3), 5, now)
+        elif action == "finish" and held:
+            job = rng.choice(held)
+            status = rng.choice([Status.COMPLETED, Status.FAILED, Status.EXPIRED])
+            await state.queue.finish(job.job_id, job.lease_owner or "", status, None, now)
+        elif action == "give back" and held:
+            job = rng.choice(held)
+            if rng.random() < 0.5:
+                await state.queue.release(job.job_id, job.lease_owner or "", "died", now)
+            else:
+                await state.queue.unclaim(job.job_id, job.lease_owner or "")
+        elif action == "sweep":
+            await state.queue.requeue_expired_leases(now)
+            await state.queue.claim_expired("sweeper", 5, 5, now)
+            await state.queue.purge_finished(now - 20, 7)
+        if step % 10 == 0:
+            await check()
+    await check()
 
 
 async def test_wait_returns_after_the_timeout(state: State) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from inferq import errors
 from inferq.domain.invocations import NewInvocation, Status
-from inferq.state.base import Kind
+from inferq.state.base import Kind, QueueStats
 from inferq.state.sqlite import SQLiteState, sql
 from inferq.state.sqlite.migrate import migrate
 from inferq.state.sqlite.state import path_from_url
@@ -120,6 +120,25 @@ async def test_a_database_of_an_older_version_is_brought_up_to_date(
         assert migrate(connection) == [m.version for m in sql.migrations()[1:]]
     state = await SQLiteState.open(db_path)
     assert await state.queue.purge_finished(T0 + 2, 10) == 1
+    await state.close()
+
+
+async def test_the_queue_counts_of_an_older_database_are_filled_in(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """0003 adds trigger-kept counts: rows queued and running before it are counted too."""
+    before_counts = [m for m in sql.migrations() if m.version < 3]
+    with monkeypatch.context() as patch:
+        patch.setattr(sql, "migrations", lambda: before_counts)
+        old = await SQLiteState.open(db_path)
+        for n in range(5):
+            await old.queue.enqueue(new_job(endpoint_name="Ep", received_at=T0 + n))
+        await old.queue.claim("ep", "w", 2, 30, T0)
+        await old.close()
+    state = await SQLiteState.open(db_path)
+    assert await state.queue.stats("EP") == QueueStats(queued=3, running=2, oldest_received_at=T0)
+    await state.queue.enqueue(new_job(endpoint_name="ep", received_at=T0 + 9))
+    assert (await state.queue.stats("ep")).queued == 4
     await state.close()
 
 

@@ -96,13 +96,13 @@ WHERE seq IN (
 SELECT * FROM invocations WHERE job_id = :job_id;
 
 -- queue_stats --
--- Four index seeks or covering scans; min() of the two ages is taken by the caller, because
--- SQLite's two-argument min() is NULL when either side is.
+-- The counts are kept by triggers (queue_counts); the ages are index seeks. min() of the two
+-- ages is taken by the caller, because SQLite's two-argument min() is NULL when either side is.
 SELECT
-    (SELECT count(*) FROM invocations
-        WHERE endpoint_key = :endpoint_key AND status = 'Queued') AS queued,
-    (SELECT count(*) FROM invocations
-        WHERE endpoint_key = :endpoint_key AND status = 'InProgress') AS running,
+    coalesce((SELECT n FROM queue_counts
+        WHERE endpoint_key = :endpoint_key AND status = 'Queued'), 0) AS queued,
+    coalesce((SELECT n FROM queue_counts
+        WHERE endpoint_key = :endpoint_key AND status = 'InProgress'), 0) AS running,
     (SELECT min(received_at) FROM invocations
         WHERE endpoint_key = :endpoint_key AND status = 'Queued') AS oldest_queued,
     (SELECT min(received_at) FROM invocations
