@@ -339,3 +339,37 @@ def test_header_values_with_line_breaks_are_refused() -> None:
 def test_only_plain_http_urls_are_called() -> None:
     with pytest.raises(ValueError, match="http://host:port"):
         calls_module._origin("https://example.com")
+
+
+async def test_an_answer_before_the_whole_streamed_request_stops_the_sending() -> None:
+    """A server may refuse (413) after the head and never read the body: the call gets the
+    answer at once, stops streaming, and does not reuse the connection."""
+    sent: list[int] = []
+
+    async def refuse_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            answer(b"too large", b"Content-Type: text/plain").replace(
+                b"200 OK", b"413 Payload Too Large"
+            )
+        )
+        await writer.drain()
+        await asyncio.sleep(3)  # keeps the connection open, reads nothing more
+
+    async def endless() -> AsyncIterator[bytes]:
+        block = b"z" * (1 << 20)
+        for _ in range(256):
+            sent.append(len(block))
+            yield block
+
+    async with raw_server(refuse_at_once) as (url, accepted):
+        client = Calls()
+        async with asyncio.timeout(2):
+            async with client.post(url, "/invocations", {}, endless(), length=256 << 20) as got:
+                assert got.status == 413
+                assert await got.read() == b"too large"
+        assert sum(sent) < 64 << 20  # stopped long before the 256 MiB
+        async with asyncio.timeout(2):
+            assert (await post(client, url))[0] == 413  # on a new connection
+        client.close()
+    assert len(accepted) == 2

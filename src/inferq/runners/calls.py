@@ -61,6 +61,8 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self._can_write = True
         self._write_waiter: asyncio.Future[None] | None = None
+        #: a request is being written: an answer that completes meanwhile leaves bytes unsent
+        self._sending = False
         self._reset()
 
     def _reset(self) -> None:
@@ -93,6 +95,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.broken = True
+        self.resume_writing()  # a writer waiting for room must see the end
         if self.head_done and self._until_eof and not self.complete and exc is None:
             self.complete = True  # a body framed by the end of the connection
             self._wake()
@@ -142,27 +145,36 @@ class _Connection(asyncio.Protocol):
             self._interim = False
             return
         self.complete = True
-        if not self._parser.should_keep_alive():
-            self.broken = True
+        if not self._parser.should_keep_alive() or self._sending:
+            self.broken = True  # what is left of our request would precede the next one
         self._wake()
+        self.resume_writing()  # an answer before the whole request: stop sending it
 
     # -- used by Answer and Calls -----------------------------------------------------------
 
     async def send(self, head: bytes, body: bytes | AsyncIterator[bytes]) -> None:
+        """Write the request. A streamed body stops early when the answer is already whole
+        (a server may answer, e.g. 413, before it read everything)."""
         transport = self._transport()
         if isinstance(body, bytes):
             transport.write(head + body if len(body) < 65536 else head)
             if len(body) >= 65536:
                 transport.write(body)
             return
-        transport.write(head)
-        async for chunk in body:
+        self._sending = True
+        try:
+            transport.write(head)
+            async for chunk in body:
+                self._check()
+                if self.complete:
+                    return
+                transport.write(chunk)
+                if not self._can_write:
+                    self._write_waiter = self._loop.create_future()
+                    await self._write_waiter
             self._check()
-            transport.write(chunk)
-            if not self._can_write:
-                self._write_waiter = self._loop.create_future()
-                await self._write_waiter
-        self._check()
+        finally:
+            self._sending = False
 
     async def wait_head(self) -> None:
         while not self.head_done:
@@ -254,7 +266,8 @@ class _Pool:
         return None
 
     def give_back(self, connection: _Connection, now: float) -> None:
-        if connection.broken or len(self.idle) >= MAX_IDLE:
+        unsent = connection.transport is not None and connection.transport.get_write_buffer_size()
+        if connection.broken or unsent or len(self.idle) >= MAX_IDLE:
             connection.close()
             return
         connection.ready_for_next()
