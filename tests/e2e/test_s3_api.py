@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,12 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 from tests.helpers.s3 import middleware_under_test, s3_client, serve_s3
-from tests.helpers.server import ACCESS_KEY, SECRET_KEY
+from tests.helpers.server import ACCESS_KEY, SECRET_KEY, serve_in_thread
 
 from inferq.api import s3http
+from inferq.api.s3 import S3Api
+from inferq.storage.base import ObjectInfo, PutOptions
+from inferq.storage.local import LocalObjectStore
 
 MiB = 1024 * 1024
 AWS = str(Path(sys.executable).with_name("aws"))
@@ -493,3 +496,44 @@ def test_200_mb_object_streams_through_bounded_memory(s3: Any, bucket: str, tmp_
     grown = peak_rss_kib() - before
     print(f"peak RSS grew by {grown} KiB")
     assert grown < 64 * 1024
+
+
+class ReplacedAfterHead(LocalObjectStore):
+    """Replaces ``digits`` right after every HEAD of it, ``times`` times: the race between the
+    HEAD that sizes a suffix range and the GET that reads it."""
+
+    def __init__(self, root: Path, times: int) -> None:
+        super().__init__(root)
+        self.times = times
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        info = await super().head_object(bucket, key)
+        if key == "digits" and self.times > 0:
+            self.times -= 1
+            body = b"abcdefghijklmnop" if info.size == 10 else b"0123456789"
+            await self.put_object(bucket, key, _once(body), PutOptions())
+        return info
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+@pytest.mark.parametrize("replacements", [1, 1000])
+def test_a_suffix_range_comes_from_one_version_of_an_object_being_replaced(
+    tmp_path: Path, replacements: int
+) -> None:
+    store = ReplacedAfterHead(tmp_path, times=0)
+    with serve_in_thread(S3Api(store)) as url:
+        client = s3_client(url)
+        client.create_bucket(Bucket="suffix-race")
+        client.put_object(Bucket="suffix-race", Key="digits", Body=b"0123456789")
+        store.times = replacements
+        if replacements == 1:  # replaced once: the suffix is worked out again on the new one
+            got = client.get_object(Bucket="suffix-race", Key="digits", Range="bytes=-3")
+            assert (got["Body"].read(), got["ContentRange"]) == (b"nop", "bytes 13-15/16")
+            return
+        with pytest.raises(ClientError) as raised:  # replaced every time: retry later
+            client.get_object(Bucket="suffix-race", Key="digits", Range="bytes=-3")
+        assert error_code(raised) == "SlowDown"
+        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503

@@ -29,7 +29,10 @@ from inferq.api.s3http import (
     xml_response,
 )
 from inferq.aws import errors, s3xml
-from inferq.storage.base import ObjectStore
+from inferq.storage.base import Body, ObjectInfo, ObjectStore
+
+#: a suffix range is worked out again at most this often while its object keeps being replaced
+SUFFIX_ATTEMPTS = 5
 
 T = TypeVar("T")
 Handler = Callable[["S3Api", S3Request], Awaitable[Response]]
@@ -148,8 +151,7 @@ class S3Api:
 
     async def get_object(self, request: S3Request) -> Response:
         requested = s3objects.parse_range(request.headers.get("range"))
-        start, end = await self._bounds(request, requested)
-        info, body = await self.store.get_object(request.bucket, _key(request), start, end)
+        info, body = await self._open(request, requested)
         try:
             s3objects.check_preconditions(request.headers, info)
             span = requested.resolve(info.size) if requested else None
@@ -161,15 +163,33 @@ class S3Api:
         )
         return Response(status=206 if span else 200, headers=headers, body=body)
 
-    async def _bounds(
+    async def _open(
         self, request: S3Request, requested: s3objects.ByteRange | None
-    ) -> tuple[int, int | None]:
+    ) -> tuple[ObjectInfo, Body]:
+        """The object and the body of the requested bytes, all from one version of it.
+
+        A suffix (``bytes=-N``) starts where the size says, which a HEAD tells first: when the
+        object was replaced before the GET opened it, the suffix is worked out again."""
+        bucket, key = request.bucket, _key(request)
         if requested is None:
-            return 0, None
-        if requested.start is None:  # a suffix: its start depends on the size
-            info = await self.store.head_object(request.bucket, _key(request))
-            return requested.resolve(info.size)
-        return requested.start, requested.end
+            return await self.store.get_object(bucket, key)
+        if requested.start is not None:
+            return await self.store.get_object(bucket, key, requested.start, requested.end)
+        for _ in range(SUFFIX_ATTEMPTS):
+            seen = await self.store.head_object(bucket, key)
+            start, end = requested.resolve(seen.size)
+            try:
+                info, body = await self.store.get_object(bucket, key, start, end)
+            except errors.InvalidRange:
+                continue  # it shrank since the HEAD: a new version, whose size to ask again
+            if (info.etag, info.size, info.last_modified) == (
+                seen.etag,
+                seen.size,
+                seen.last_modified,
+            ):
+                return info, body
+            await close_body(body)
+        raise errors.SlowDown()  # replaced on every try: SDKs retry a SlowDown
 
     async def head_object(self, request: S3Request) -> Response:
         info = await self.store.head_object(request.bucket, _key(request))

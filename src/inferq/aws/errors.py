@@ -214,6 +214,7 @@ KeyTooLongError = _s3("KeyTooLongError", 400, "Your key is too long")
 InvalidArgument = _s3("InvalidArgument", 400, "Invalid Argument")
 S3InvalidRequest = _s3("InvalidRequest", 400, "Invalid Request")
 InvalidRange = _s3("InvalidRange", 416, "The requested range is not satisfiable")
+SlowDown = _s3("SlowDown", 503, "Please reduce your request rate.")
 InvalidPart = _s3(
     "InvalidPart",
     400,
