@@ -3,6 +3,7 @@ a stand-in model served in-process."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -346,3 +347,29 @@ async def test_a_request_is_settled_even_when_nothing_can_be_stored() -> None:
         "An internal error occurred in inferq.",
     )
     assert world.store.objects == {}
+
+
+async def test_an_input_that_breaks_while_sent_fails_the_request_not_the_instance(
+    world: World,
+) -> None:
+    """The model call had started when the input's source hung up: the request fails with the
+    input's reason at once, and is not retried as if the model instance had died."""
+
+    async def says_1000_sends_10(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(says_1000_sends_10, "127.0.0.1", 0)
+    async with server:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/input"
+        job = new_job(input_location=url, body=None)
+        settled = await asyncio.wait_for(world.run(job), 10)
+
+    assert (settled.status, settled.attempts) == (Status.FAILED, 1)
+    failure = stored(world.store, job.failure_location)
+    assert failure is not None
+    assert failure.startswith(f"Reading the input from {url} failed part-way".encode())

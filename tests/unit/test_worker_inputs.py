@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import gc
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,7 +15,7 @@ from aiohttp import web
 from tests.helpers.web import serving
 
 from inferq.domain.locations import S3Location
-from inferq.storage.base import PutOptions
+from inferq.storage.base import Body, ObjectInfo, PutOptions
 from inferq.storage.memory import MemoryObjectStore
 from inferq.worker.inputs import InputReader, InputUnavailable, Payload, s3_location
 
@@ -288,3 +290,46 @@ async def test_without_credentials_s3_is_not_called(
 
     assert "Unable to locate credentials" in await unavailable(reader, "s3://remote/in/data.npy")
     assert external == []
+
+
+@contextlib.asynccontextmanager
+async def breaking_server() -> AsyncIterator[str]:
+    """Says 1,000 bytes, sends 10, then hangs up."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/broken"
+
+
+async def test_a_url_that_breaks_part_way_is_the_inputs_failure(reader: InputReader) -> None:
+    async with breaking_server() as url:
+        payload = await reader.open(url)
+        with pytest.raises(InputUnavailable, match=f"Reading the input from {url} failed part-way"):
+            await read(payload)
+
+
+class Overstated(MemoryObjectStore):
+    """States every object 5 bytes longer than it is, as a truncated file would."""
+
+    async def get_object(
+        self, bucket: str, key: str, start: int = 0, end: int | None = None
+    ) -> tuple[ObjectInfo, Body]:
+        info, body = await super().get_object(bucket, key, start, end)
+        return dataclasses.replace(info, size=info.size + 5), body
+
+
+async def test_an_object_shorter_than_its_stated_length_is_caught(
+    session: aiohttp.ClientSession,
+) -> None:
+    store = Overstated()
+    await store.create_bucket("inputs")
+    await store.put_object("inputs", "x", _once(b"abc"), PutOptions())
+    payload = await InputReader(store, session).open("s3://inputs/x")
+    with pytest.raises(InputUnavailable, match="ended after 3 of 8 bytes"):
+        await read(payload)

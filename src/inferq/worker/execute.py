@@ -15,8 +15,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import aiohttp
-
 from inferq.aws import errors as aws_errors
 from inferq.domain.invocations import Invocation, Status
 from inferq.domain.locations import S3Location
@@ -116,8 +114,7 @@ class Executor:
         except TimeoutError:
             if attempt.verdict is None:  # not if it struck after the result was published
                 attempt.verdict = await self._failed(job, _timeout_reason(job))
-        # ConnectionError: the call (CallFailed); aiohttp: an external input read while sent
-        except (aiohttp.ClientError, ConnectionError) as exc:
+        except ConnectionError as exc:  # the call (CallFailed); input failures are InputUnavailable
             attempt.verdict = await self._instance_fault(job, exc)
         # settled outside the invocation timeout: a result once published stays the result
         if attempt.verdict is not None:

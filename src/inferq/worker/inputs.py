@@ -89,12 +89,18 @@ class InputReader:
         self._external = ExternalS3(s3_client)
 
     async def open(self, location: str) -> Payload:
-        """Start reading ``location``; the payload's content type is the object's, if known."""
+        """Start reading ``location``; the payload's content type is the object's, if known.
+        A streamed payload raises ``InputUnavailable`` from its iteration when reading fails
+        part-way or the bytes do not match the stated length."""
         s3 = s3_location(location)
         try:
-            return await (self._fetch(location) if s3 is None else self._read_s3(s3))
+            payload = await (self._fetch(location) if s3 is None else self._read_s3(s3))
         except _Unreadable as exc:
             raise InputUnavailable(f"Failed to download the input from {location}: {exc}") from exc
+        if isinstance(payload.body, bytes):
+            return payload
+        checked = _Checked(location, payload.body, payload.length)
+        return Payload(checked, payload.length, payload.content_type)
 
     async def close(self) -> None:
         await self._external.close()
@@ -175,6 +181,49 @@ class ExternalS3:
 
     async def _in_thread(self, call: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
+
+class _Checked:
+    """The chunks of an input as the model call sends them. A failure while reading is the
+    input's (``InputUnavailable``: the request fails with the reason, the model instance is not
+    blamed), and so is a source that ends short of its stated length, for which the model
+    server would otherwise wait until the invocation timeout."""
+
+    def __init__(self, location: str, body: AsyncIterator[bytes], length: int) -> None:
+        self._location = location
+        self._body = body
+        self._length = length
+        self._seen = 0
+
+    def __aiter__(self) -> _Checked:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            chunk = await anext(self._body)
+        except StopAsyncIteration:
+            if self._seen != self._length:
+                raise self._failed(f"it ended after {self._seen} of {self._length} bytes") from None
+            raise
+        except InputUnavailable:
+            await self.aclose()
+            raise
+        except Exception as exc:  # whatever the source: the store, HTTP, botocore
+            await self.aclose()  # give its connection or file back now
+            raise self._failed(f"{type(exc).__name__}: {exc}") from exc
+        self._seen += len(chunk)
+        if self._seen > self._length:
+            await self.aclose()
+            raise self._failed(f"it sent more than its stated {self._length} bytes")
+        return chunk
+
+    async def aclose(self) -> None:
+        close = getattr(self._body, "aclose", None)
+        if close is not None:
+            await close()
+
+    def _failed(self, why: str) -> InputUnavailable:
+        return InputUnavailable(f"Reading the input from {self._location} failed part-way: {why}")
 
 
 class _Stream:
