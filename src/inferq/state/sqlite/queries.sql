@@ -15,14 +15,16 @@ SELECT version FROM schema_migrations ORDER BY version;
 INSERT INTO schema_migrations (version, name, applied_at) VALUES (:version, :name, :applied_at);
 
 -- enqueue --
+-- Parameters in the order queue.py binds them positionally: NewInvocation's attributes, then
+-- the derived endpoint_key last.
 INSERT INTO invocations (
-    job_id, inference_id, endpoint_name, endpoint_key, input_location, body, content_type,
-    accept, custom_attributes, output_location, failure_location, request_ttl_seconds,
-    invocation_timeout_seconds, received_at, expires_at, priority, status
+    job_id, inference_id, endpoint_name, input_location, body, content_type, accept,
+    custom_attributes, output_location, failure_location, request_ttl_seconds,
+    invocation_timeout_seconds, received_at, expires_at, priority, endpoint_key, status
 ) VALUES (
-    :job_id, :inference_id, :endpoint_name, :endpoint_key, :input_location, :body, :content_type,
-    :accept, :custom_attributes, :output_location, :failure_location, :request_ttl_seconds,
-    :invocation_timeout_seconds, :received_at, :expires_at, :priority, 'Queued'
+    :job_id, :inference_id, :endpoint_name, :input_location, :body, :content_type, :accept,
+    :custom_attributes, :output_location, :failure_location, :request_ttl_seconds,
+    :invocation_timeout_seconds, :received_at, :expires_at, :priority, :endpoint_key, 'Queued'
 );
 
 -- claim --
