@@ -87,6 +87,15 @@ class Spool:
             os.fsync(self._fd)
             self._close()
 
+    @contextmanager
+    def discarded_on_error(self) -> Iterator[Spool]:
+        """Inside, any exception (cancellation included) discards the spool, then propagates."""
+        try:
+            yield self
+        except BaseException:
+            self.discard()
+            raise
+
     def discard(self) -> None:
         with self._lock:
             self._close()

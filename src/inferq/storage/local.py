@@ -160,28 +160,21 @@ class LocalObjectStore:
         if exhausted:  # small bodies (most results) cost one thread hop, not three
             return await asyncio.to_thread(self._put_whole, bucket, key, head, options)
         spool = await asyncio.to_thread(self._spool_for, bucket)
-        try:
+        with spool.discarded_on_error():
             await files.fill(spool, files.prepend(head, body))
             return await asyncio.to_thread(self._commit_object, spool, bucket, key, options)
-        except BaseException:
-            spool.discard()
-            raise
 
     def _put_whole(self, bucket: str, key: str, data: bytes, options: PutOptions) -> ObjectInfo:
         """A small object in one thread hop: no bucket check up front (the rename's ENOENT is
         ``NoSuchBucket``), string paths, one grouped directory fsync. ``_install`` validates the
         bucket name before it touches a path."""
-        spool = files.Spool(self._tmp_str)
-        try:
+        with files.Spool(self._tmp_str).discarded_on_error() as spool:
             spool.write(data)
             info = rules.new_object_info(
                 bucket, key, size=spool.size, etag=spool.etag, options=options
             )
             spool.seal(files.object_record(info))
             self._install(spool.path, info)
-        except BaseException:
-            spool.discard()
-            raise
         return info
 
     def _spool_for(self, bucket: str) -> files.Spool:

@@ -56,12 +56,9 @@ class Uploads:
         rules.validate_part_number(number)
         spool = await asyncio.to_thread(self._spool_for_part, bucket, key, upload_id)
         directory = self._upload_dir(bucket, upload_id)
-        try:
+        with spool.discarded_on_error():
             await files.fill(spool, body)
             return await asyncio.to_thread(self._commit_part, spool, directory, number, upload_id)
-        except BaseException:
-            spool.discard()
-            raise
 
     def _spool_for_part(self, bucket: str, key: str, upload_id: str) -> files.Spool:
         self._upload_record(bucket, key, upload_id)
@@ -134,21 +131,15 @@ class Uploads:
         except BaseException:
             composites.remove(parent / name)
             raise
-        try:
+        # on failure the parts stay: the object names them, or the sweep finds them
+        with spool.discarded_on_error():
             self._install(spool.path, info)
-        except BaseException:
-            spool.discard()  # the parts stay: the object names them, or the sweep finds them
-            raise
         return info
 
     def _sealed(self, record: files.Record) -> files.Spool:
         """A spool holding only ``record``: the object file of a composite."""
-        spool = files.Spool(self._tmp_str)
-        try:
+        with files.Spool(self._tmp_str).discarded_on_error() as spool:
             spool.seal(record)
-        except BaseException:
-            spool.discard()
-            raise
         return spool
 
     def _complete_by_copy(
@@ -161,17 +152,13 @@ class Uploads:
     ) -> ObjectInfo:
         """Complete in O(bytes), for filesystems without hard links."""
         chosen = rules.select_parts(requested, _stored_parts(upload, requested))
-        spool = files.Spool(self._tmp_str)
-        try:
+        with files.Spool(self._tmp_str).discarded_on_error() as spool:
             for part in chosen:
                 spool.append_file(upload / f"{part.number:05d}", part.size)
             etag = rules.multipart_etag(part.etag for part in chosen)
             info = rules.new_object_info(bucket, key, size=spool.size, etag=etag, options=options)
             spool.seal(files.object_record(info))
             self._install(spool.path, info)
-        except BaseException:
-            spool.discard()
-            raise
         return info
 
     def _make_composites_dir(self, bucket: str) -> Path:
