@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from inferq.domain.invocations import Invocation, NewInvocation
+from inferq.runners.calls import Calls
+from inferq.settings import WorkerSettings
+from inferq.state.base import JobQueue
 from inferq.state.memory import MemoryJobQueue
+from inferq.storage.base import ObjectStore
 from inferq.storage.memory import MemoryObjectStore
 from inferq.types import InferenceId, JobId
+from inferq.worker.execute import Executor
+from inferq.worker.inputs import InputReader
 
 T0 = 1_700_000_000.0
 ENDPOINT = "my-endpoint"
@@ -132,3 +139,25 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
 def body_of(data: bytes) -> AsyncIterator[bytes]:
     """A store body of ``data``."""
     return _one(data)
+
+
+def new_executor(
+    queue: JobQueue,
+    store: ObjectStore,
+    session: aiohttp.ClientSession,
+    *,
+    settings: WorkerSettings,
+    clock: Callable[[], float],
+    worker_id: str = "w1",
+) -> Executor:
+    """An Executor as bootstrap builds one: its own model-call client, inputs read through
+    ``session``."""
+    return Executor(
+        queue,
+        store,
+        Calls(),
+        inputs=InputReader(store, session),
+        worker_id=worker_id,
+        settings=settings,
+        clock=clock,
+    )

@@ -7,16 +7,13 @@ import contextlib
 
 import aiohttp
 from tests.helpers.web import serving
-from tests.helpers.worker import ENDPOINT, Clock, FakeInstance, StubModel, new_job
+from tests.helpers.worker import ENDPOINT, Clock, FakeInstance, StubModel, new_executor, new_job
 
 from inferq.domain.invocations import Invocation, Status
-from inferq.runners.calls import Calls
 from inferq.settings import WorkerSettings
 from inferq.state.memory import MemoryJobQueue
 from inferq.storage.memory import MemoryObjectStore
 from inferq.worker.dispatcher import EndpointDispatcher
-from inferq.worker.execute import Executor
-from inferq.worker.inputs import InputReader
 from inferq.worker.pool import InstancePool, Slot
 
 
@@ -160,15 +157,7 @@ async def _dispatching(
     urls = [await stack.enter_async_context(serving(model.app())) for model, _ in models]
     session = await stack.enter_async_context(aiohttp.ClientSession())
     store = MemoryObjectStore()
-    executor = Executor(
-        queue,
-        store,
-        Calls(),
-        inputs=InputReader(store, session),
-        worker_id="w1",
-        settings=settings,
-        clock=clock or Clock(),
-    )
+    executor = new_executor(queue, store, session, settings=settings, clock=clock or Clock())
     pool = InstancePool(
         [slot(capacity, url) for (_, capacity), url in zip(models, urls, strict=True)]
     )

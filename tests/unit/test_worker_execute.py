@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from tests.helpers.web import serving
+from tests.helpers.web import breaking_server, serving
 from tests.helpers.worker import (
     LEASE,
     T0,
@@ -20,19 +20,18 @@ from tests.helpers.worker import (
     StubModel,
     body_of,
     claimed,
+    new_executor,
     new_job,
     stored,
 )
 
 from inferq.domain.invocations import Invocation, NewInvocation, Status
 from inferq.errors import StorageError
-from inferq.runners.calls import Calls
 from inferq.settings import WorkerSettings
 from inferq.state.memory import MemoryJobQueue
 from inferq.storage.base import ObjectInfo, PutOptions
 from inferq.storage.memory import MemoryObjectStore
 from inferq.worker.execute import Executor
-from inferq.worker.inputs import InputReader
 from inferq.worker.pool import Slot
 
 SETTINGS = WorkerSettings(lease_seconds=LEASE, max_attempts=3)
@@ -60,15 +59,7 @@ class World:
 async def world_with(store: MemoryObjectStore) -> AsyncIterator[World]:
     queue, model, clock = MemoryJobQueue(), StubModel(), Clock()
     async with serving(model.app()) as url, aiohttp.ClientSession() as session:
-        executor = Executor(
-            queue,
-            store,
-            Calls(),
-            inputs=InputReader(store, session),
-            worker_id="w1",
-            settings=SETTINGS,
-            clock=clock,
-        )
+        executor = new_executor(queue, store, session, settings=SETTINGS, clock=clock)
         slot = Slot(instance=FakeInstance(url), variant="AllTraffic", capacity=2)
         yield World(queue, store, model, clock, executor, slot)
 
@@ -355,17 +346,7 @@ async def test_an_input_that_breaks_while_sent_fails_the_request_not_the_instanc
     """The model call had started when the input's source hung up: the request fails with the
     input's reason at once, and is not retried as if the model instance had died."""
 
-    async def says_1000_sends_10(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(says_1000_sends_10, "127.0.0.1", 0)
-    async with server:
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/input"
+    async with breaking_server() as url:
         job = new_job(input_location=url, body=None)
         settled = await asyncio.wait_for(world.run(job), 10)
 

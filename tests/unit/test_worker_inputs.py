@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import gc
 from collections.abc import AsyncIterator
@@ -12,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from tests.helpers.web import serving
+from tests.helpers.web import breaking_server, serving
 
 from inferq.domain.locations import S3Location
 from inferq.storage.base import Body, ObjectInfo, PutOptions
@@ -290,21 +289,6 @@ async def test_without_credentials_s3_is_not_called(
 
     assert "Unable to locate credentials" in await unavailable(reader, "s3://remote/in/data.npy")
     assert external == []
-
-
-@contextlib.asynccontextmanager
-async def breaking_server() -> AsyncIterator[str]:
-    """Says 1,000 bytes, sends 10, then hangs up."""
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    async with server:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/broken"
 
 
 async def test_a_url_that_breaks_part_way_is_the_inputs_failure(reader: InputReader) -> None:

@@ -9,16 +9,14 @@ from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from tests.helpers.worker import LEASE, T0, Clock, claimed, new_job, stored
+from tests.helpers.worker import LEASE, T0, Clock, claimed, new_executor, new_job, stored
 
 from inferq.domain.invocations import NewInvocation, Status
-from inferq.runners.calls import Calls
 from inferq.settings import WorkerSettings
 from inferq.state.memory import MemoryJobQueue
 from inferq.storage.memory import MemoryObjectStore
 from inferq.worker import sweeper
 from inferq.worker.execute import Executor
-from inferq.worker.inputs import InputReader
 from inferq.worker.sweeper import Sweeper
 
 RETENTION = 3600.0
@@ -39,14 +37,8 @@ async def world() -> AsyncIterator[World]:
     queue, store, clock = MemoryJobQueue(), MemoryObjectStore(), Clock()
     settings = WorkerSettings(lease_seconds=LEASE, retention_seconds=RETENTION)
     async with aiohttp.ClientSession() as session:
-        executor = Executor(
-            queue,
-            store,
-            Calls(),
-            inputs=InputReader(store, session),
-            worker_id="sweeper",
-            settings=settings,
-            clock=clock,
+        executor = new_executor(
+            queue, store, session, settings=settings, clock=clock, worker_id="sweeper"
         )
         sweeps = Sweeper(queue, executor, worker_id="sweeper", settings=settings, clock=clock)
         yield World(queue, store, clock, sweeps, executor)
